@@ -1,0 +1,207 @@
+"""Challenge ``.npz`` cases: reading with validation, atomic writing of ``segs``.
+
+Input cases (what a challenge container receives):
+* 2D ``2D*.npz``: ``imgs`` (H, W, 3) uint8, ``boxes`` (N, 4) ``[x_min, y_min, x_max, y_max]``;
+* 3D ``3D*.npz``: ``imgs`` (D, H, W) uint8, ``boxes`` (N, 6) ``[x_min, y_min, z_min, x_max, y_max, z_max]``,
+  ``spacing`` (3,) in array-axis order (not used by inference; a warning when absent).
+Ground truth files hold ``gts`` (+ ``spacing`` for 3D). Outputs hold ``segs`` (uint16: label k = box k;
+the reference's uint8 wraps at 256 boxes).
+
+Every problem is a :class:`~umedsam.errors.CaseError` whose one-line message names the file and the
+field. Files are always read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from umedsam.errors import CaseError
+
+
+@dataclass
+class Case:
+    """One validated challenge case."""
+
+    path: Path
+    kind: str  # "2D" or "3D"
+    imgs: np.ndarray
+    boxes: np.ndarray
+    spacing: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def case_kind(path: str | Path) -> str:
+    """'2D' or '3D' from the file-name prefix, as the challenge decides it."""
+    name = Path(path).name
+    if name.startswith("2D"):
+        return "2D"
+    if name.startswith("3D"):
+        return "3D"
+    raise CaseError(path, "<name>", "file name must start with '2D' or '3D' (the challenge's case kind)")
+
+
+def _open(path: Path) -> np.lib.npyio.NpzFile:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CaseError(path, "<file>", "not found") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CaseError(path, "<file>", f"not a readable npz ({type(exc).__name__})") from None
+
+
+def _get(npz: np.lib.npyio.NpzFile, path: Path, key: str, required: bool = True) -> np.ndarray | None:
+    if key not in npz.files:
+        if required:
+            raise CaseError(path, key, f"missing (keys present: {', '.join(npz.files) or 'none'})")
+        return None
+    try:
+        arr = npz[key]
+    except ValueError as exc:  # object arrays refused by allow_pickle=False
+        msg = "object array refused (allow_pickle=False)" if "pickle" in str(exc) else f"unreadable ({exc})"
+        raise CaseError(path, key, msg) from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise CaseError(path, key, f"unreadable ({type(exc).__name__})") from None
+    if arr.dtype == object:
+        raise CaseError(path, key, "object array refused")
+    return arr
+
+
+def _check_boxes(path: Path, boxes: np.ndarray, width: int) -> np.ndarray:
+    if boxes.dtype.kind not in "iuf":
+        raise CaseError(path, "boxes", f"dtype {boxes.dtype} is not numeric")
+    if boxes.size == 0:
+        return boxes.reshape(0, width)
+    if boxes.ndim == 1 and boxes.shape[0] == width:
+        boxes = boxes[None]
+    if boxes.ndim != 2 or boxes.shape[1] != width:
+        raise CaseError(path, "boxes", f"shape {boxes.shape} is not (N, {width})")
+    if not np.all(np.isfinite(boxes)):
+        raise CaseError(path, "boxes", "contains NaN or infinity")
+    half = width // 2
+    for axis, name in enumerate("xyz"[:half]):
+        bad = np.nonzero(boxes[:, axis] > boxes[:, axis + half])[0]
+        if len(bad):
+            raise CaseError(path, "boxes", f"box {int(bad[0]) + 1} has {name}_min > {name}_max")
+    return boxes
+
+
+def _check_imgs(path: Path, imgs: np.ndarray, kind: str) -> None:
+    want = "(H, W, 3)" if kind == "2D" else "(D, H, W)"
+    ok = imgs.ndim == 3 and (imgs.shape[2] == 3 if kind == "2D" else True)
+    if not ok:
+        raise CaseError(path, "imgs", f"shape {imgs.shape} does not fit a {kind} case {want}")
+    if imgs.dtype != np.uint8:
+        raise CaseError(path, "imgs", f"dtype {imgs.dtype} is not uint8 (values must lie in 0..255)")
+    if imgs.size == 0 or min(imgs.shape) == 0:
+        raise CaseError(path, "imgs", f"empty image of shape {imgs.shape}")
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and validate one input case."""
+    path = Path(path)
+    kind = case_kind(path)
+    with _open(path) as npz:
+        imgs = _get(npz, path, "imgs")
+        boxes = _get(npz, path, "boxes")
+        spacing = _get(npz, path, "spacing", required=False)
+    _check_imgs(path, imgs, kind)
+    boxes = _check_boxes(path, boxes, 4 if kind == "2D" else 6)
+    case = Case(path, kind, imgs, boxes, spacing)
+    if kind == "3D" and spacing is None:
+        case.warnings.append(f"{path}: field 'spacing': missing; inference runs, evaluation will need it")
+    if len(boxes) == 0:
+        case.warnings.append(f"{path}: field 'boxes': no boxes; writing an all-zero segs")
+    return case
+
+
+def load_gt(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(gts, spacing or None) of a ground-truth file."""
+    path = Path(path)
+    with _open(path) as npz:
+        gts = _get(npz, path, "gts")
+        spacing = _get(npz, path, "spacing", required=False)
+    if gts.dtype.kind not in "iub":
+        raise CaseError(path, "gts", f"dtype {gts.dtype} is not an integer label map")
+    return gts, spacing
+
+
+def load_segs(path: str | Path) -> np.ndarray:
+    """The ``segs`` array of a prediction file."""
+    path = Path(path)
+    with _open(path) as npz:
+        segs = _get(npz, path, "segs")
+    if segs.dtype.kind not in "iub":
+        raise CaseError(path, "segs", f"dtype {segs.dtype} is not an integer label map")
+    return segs
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` to a temporary file in the same folder, fsync, then rename.
+
+    A killed run leaves either the old file or the complete new one, never a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file atomically (CSV, JSON, reports)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_segs(path: str | Path, segs: np.ndarray) -> None:
+    """Write a prediction file with ``segs`` as uint16 (label k = box k)."""
+    save_npz_atomic(path, segs=segs.astype(np.uint16, copy=False))
+
+
+def find_cases(folder: str | Path) -> list[Path]:
+    """Sorted ``*.npz`` inputs of a folder that is either an ``imgs`` folder or a root holding ``imgs/``."""
+    folder = Path(folder)
+    if (folder / "imgs").is_dir():
+        folder = folder / "imgs"
+    if not folder.is_dir():
+        raise CaseError(folder, "<folder>", "not a directory")
+    return sorted(p for p in folder.glob("*.npz") if not p.name.startswith("."))
+
+
+def find_gts(data: str | Path, gts: str | Path | None = None) -> Path | None:
+    """The GT folder: given explicitly, or ``gts/`` beside ``imgs/`` when present."""
+    if gts is not None:
+        return Path(gts)
+    data = Path(data)
+    root = data.parent if data.name == "imgs" else data
+    return root / "gts" if (root / "gts").is_dir() else None

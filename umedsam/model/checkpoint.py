@@ -1,0 +1,88 @@
+"""Safe, key-exact checkpoint loading.
+
+Accepts the official plain state dict, training dicts (``{"model": ...}``, ``{"state_dict": ...}``)
+and ``module.``-prefixed keys. Loading always uses ``torch.load(weights_only=True)``: a pickle that
+carries code is refused. Missing ``num_batches_tracked`` entries are tolerated (BatchNorm fills them
+in); any other mismatch is reported key by key.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from umedsam.assets import builtin_checkpoint
+from umedsam.errors import CheckpointError
+from umedsam.model.medsam_lite import MedSAMLite
+
+_CONTAINER_KEYS = ("model", "state_dict", "model_state_dict")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a checkpoint file and return a plain, prefix-free state dict of tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: refused to load: the pickle holds objects other than tensors "
+                              f"(weights_only=True; {first[:160]})") from None
+    except Exception as exc:  # zip/pickle corruption, truncated file, ...
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+    return extract_state_dict(obj, path)
+
+
+def extract_state_dict(obj: Any, path: str | Path = "<checkpoint>") -> dict[str, torch.Tensor]:
+    """Unwrap training containers and strip ``module.`` prefixes."""
+    if isinstance(obj, Mapping):
+        for key in _CONTAINER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{path}: field 'state_dict': no state dict found (expected a mapping of tensors, "
+                              f"or one under {', '.join(repr(k) for k in _CONTAINER_KEYS)})")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: field '{key}': not a tensor ({type(value).__name__})")
+        while key.startswith("module."):
+            key = key[len("module."):]
+        out[key] = value
+    return out
+
+
+def check_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Raise CheckpointError listing missing, unexpected and mis-shaped keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+                 if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or misshaped:
+        parts = []
+        for name, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+            if items:
+                shown = "; ".join(items[:5]) + (f"; … {len(items) - 5} more" if len(items) > 5 else "")
+                parts.append(f"{len(items)} {name} ({shown})")
+        raise CheckpointError(f"{path}: keys do not match LiteMedSAM: " + ", ".join(parts))
+
+
+def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> MedSAMLite:
+    """Build MedSAMLite, load weights strictly, and return it in eval mode.
+
+    ``path=None`` loads the built-in LiteMedSAM weights. Weights are loaded *before* ``eval()`` so
+    the encoder's cached attention biases are computed from them.
+    """
+    path = Path(path) if path is not None else builtin_checkpoint()
+    state = read_state_dict(path)
+    model = MedSAMLite()
+    check_keys(model, state, path)
+    model.load_state_dict(state, strict=False)  # only num_batches_tracked may be absent (checked above)
+    return model.to(device).eval()

@@ -1,0 +1,46 @@
+"""The one interface every backend implements (torch, ONNX Runtime, OpenVINO, TensorRT, native).
+
+Lifecycle (Polygraphy-style): construct (loads/compiles), ``encode``/``decode`` any number of times,
+``close`` (also via ``with``). Arrays in and out are numpy float32; a backend never returns a view of
+its own buffers and never writes into its inputs (OpenVINO may modify input tensors in place, so its
+backend copies what it hands over), because the predictor caches embeddings across boxes and slices.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+
+class Backend(ABC):
+    """Encoder + decoder stages of one engine."""
+
+    #: format-table name of the backend (``torch``, ``onnxruntime``, ...)
+    name: str = "?"
+
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        self.path = str(path)
+        self.threads = threads
+
+    @abstractmethod
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """(B, 3, 256, 256) normalised images -> (B, 256, 64, 64) embeddings."""
+
+    @abstractmethod
+    def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1, 256, 64, 64) embedding + (N, 4) boxes in 256-space -> logits (N, 1, 256, 256), iou (N, 1)."""
+
+    def info(self) -> dict[str, Any]:
+        """Metadata for reports: backend, precision, engine path, threads."""
+        return {"backend": self.name, "engine": self.path, "precision": "fp32", "threads": self.threads}
+
+    def close(self) -> None:
+        """Release sessions and buffers."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,45 @@
+"""Eager PyTorch backend: the reference. torch is imported only when this backend is constructed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from umedsam.runtime.backends.base import Backend
+
+
+class TorchBackend(Backend):
+    """Runs a ``.pth`` checkpoint (or the built-in weights when ``path`` is None) on the CPU."""
+
+    name = "torch"
+
+    def __init__(self, path: str | None, threads: int | None = None) -> None:
+        import torch
+
+        from umedsam.model import load_checkpoint
+
+        super().__init__(path if path is not None else "<built-in LiteMedSAM>", threads)
+        if threads:
+            torch.set_num_threads(int(threads))
+        self._torch = torch
+        self.model = load_checkpoint(path)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.model.image_encoder(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+        return out.numpy().copy()
+
+    def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            logits, iou = self.model.decode(torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32)),
+                                            torch.from_numpy(np.asarray(boxes256, dtype=np.float32)))
+        return logits.numpy().copy(), iou.numpy().copy()
+
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        info["threads"] = self._torch.get_num_threads()
+        info["torch"] = self._torch.__version__
+        return info
