@@ -1,0 +1,76 @@
+"""predict and eval end to end on phantoms with the built-in weights (in-process typer runner)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from umedsam.cli.main import app
+from umedsam.data.npz import load_case, save_npz_atomic
+
+runner = CliRunner()
+
+
+def test_phantoms_predict_eval_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["phantoms", "-o", str(data), "--n2d", "2", "--n3d", "1", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    # keep the 3D case short: one box over 3 slices
+    ct = data / "imgs" / "3DBox_CT_0001.npz"
+    case = load_case(ct)
+    box = case.boxes[0].copy()
+    zmid = (box[2] + box[5]) // 2
+    box[2], box[5] = zmid - 1, zmid + 1
+    save_npz_atomic(ct, imgs=case.imgs, boxes=box[None], spacing=case.spacing)
+    gts = np.load(data / "gts" / ct.name)["gts"]
+    gt = np.where((gts == 1) & (np.arange(len(gts))[:, None, None] >= box[2]) &
+                  (np.arange(len(gts))[:, None, None] <= box[5]), 1, 0).astype(np.uint8)
+    save_npz_atomic(data / "gts" / ct.name, gts=gt, spacing=case.spacing)
+    # a malformed case must not stop the others
+    np.savez(data / "imgs" / "2DBox_Broken_0009.npz", imgs=np.zeros((10, 10), np.uint8), boxes=np.zeros((1, 4)))
+
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["predict", "-i", str(data), "-o", str(out), "--threads", "2",
+                                 "--overlays", str(tmp_path / "png")])
+    assert result.exit_code == 1
+    assert "2DBox_Broken_0009.npz: field 'imgs'" in result.output
+    written = sorted(p.name for p in out.glob("*.npz"))
+    assert written == ["2DBox_Dermoscopy_0001.npz", "2DBox_US_0002.npz", "3DBox_CT_0001.npz"]
+    eff = (out / "efficiency.csv").read_text().splitlines()
+    assert eff[0] == "case,time" and len(eff) == 4
+    sidecar = json.loads((out / "3DBox_CT_0001.json").read_text())
+    assert sidecar["boxes"][0]["slices"] == 3 and 0 <= sidecar["boxes"][0]["iou"] <= 1.2
+    assert len(list((tmp_path / "png").glob("*.png"))) == 3
+    segs = np.load(out / "3DBox_CT_0001.npz")["segs"]
+    assert segs.dtype == np.uint16 and segs.shape == case.imgs.shape
+    assert not segs[: box[2]].any() and not segs[box[5] + 1:].any()
+
+    csv = tmp_path / "metrics.csv"
+    result = runner.invoke(app, ["eval", "--segs", str(out), "--gts", str(data / "gts"), "--csv", str(csv),
+                                 "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "case,dsc,nsd" and len(rows) == 4
+    for row in rows[1:]:
+        _, dsc, nsd = row.split(",")
+        assert len(dsc.split(".")[1]) == 4 and 0.5 < float(dsc) <= 1 and 0.5 < float(nsd) <= 1
+    assert "| overall | 3 |" in result.output
+    summary = json.loads((tmp_path / "m.json").read_text())["summary"]
+    assert {s["modality"] for s in summary} == {"CT", "Dermoscopy", "US", "overall"}
+
+
+def test_eval_reports_missing_prediction(tmp_path):
+    gts = tmp_path / "gts"
+    save_npz_atomic(gts / "2DBox_X_0001.npz", gts=np.ones((5, 5), np.uint8))
+    (tmp_path / "segs").mkdir()
+    result = runner.invoke(app, ["eval", "--segs", str(tmp_path / "segs"), "--gts", str(gts)])
+    assert result.exit_code == 1 and "prediction missing" in result.output
+
+
+def test_predict_missing_engine_is_one_line(tmp_path):
+    (tmp_path / "in").mkdir()
+    result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"),
+                                 "--engine", str(tmp_path / "nope.pth")])
+    assert result.exit_code == 1 and "engine not found" in result.output

@@ -1,0 +1,1 @@
+"""typer commands; each module is one command, ``main`` is the umbrella ``umedsam <cmd>``."""

@@ -1,0 +1,17 @@
+"""``umedsam <command>``: the umbrella over every umedsam command."""
+
+from __future__ import annotations
+
+import typer
+
+from umedsam.cli import demo, evaluate, phantoms, predict
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
+app.command("predict")(predict.predict)
+app.command("eval")(evaluate.evaluate)
+app.command("phantoms")(phantoms.phantoms)
+app.command("demo")(demo.demo)
+
+if __name__ == "__main__":
+    app()

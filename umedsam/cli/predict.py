@@ -1,0 +1,58 @@
+"""``umedsam-predict``: segment a folder of challenge cases with any engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from umedsam.cli.common import fail, progress, warn
+from umedsam.errors import UmedsamError
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def predict(
+    inputs: Path = typer.Option(..., "-i", "--inputs", help="Folder of input cases (an imgs/ folder or its root)."),
+    outputs: Path = typer.Option(..., "-o", "--outputs", help="Output folder for segs npz, JSON sidecars, efficiency.csv."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Checkpoint .pth or exported engine; default: built-in LiteMedSAM."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Override the backend chosen from the format table."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads of the backend (default: all cores)."),
+    overlays: Optional[Path] = typer.Option(None, "--overlays", help="Write PNG overlays (image, boxes, masks) here."),
+    box_batch: int = typer.Option(16, "--box-batch", help="Boxes per decoder call."),
+    slice_batch: int = typer.Option(1, "--slice-batch", help="3D slices per encoder call."),
+    max_cache_mb: float = typer.Option(1024, "--max-cache-mb", help="Bound of the 3D slice-embedding cache (MiB)."),
+) -> None:
+    """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
+
+    A malformed case is reported in one line and skipped; the exit code is 1 if any case failed.
+    """
+    from umedsam.data.npz import find_cases
+    from umedsam.runtime.batch import predict_folder
+    from umedsam.runtime.predictor import Predictor
+
+    try:
+        n = len(find_cases(inputs))
+        predictor = Predictor(engine, backend=backend, threads=threads, box_batch=box_batch,
+                              slice_batch=slice_batch, max_cache_mb=max_cache_mb)
+    except UmedsamError as exc:
+        raise fail(str(exc))
+    failed = 0
+    with predictor, progress("predict", n) as advance:
+        def on_case(result) -> None:
+            nonlocal failed
+            for w in result.warnings:
+                warn(w)
+            if not result.ok:
+                failed += 1
+                fail(result.error)
+            advance(f"{result.name} {result.seconds:.2f}s")
+
+        results = predict_folder(predictor, inputs, outputs, overlays, on_case)
+    done = sum(r.ok for r in results)
+    typer.echo(f"{done}/{len(results)} cases written to {outputs} "
+               f"({sum(r.seconds for r in results if r.ok):.1f}s total)")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,71 @@
+"""The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval -> report.
+
+Later stages (export, INT8, compression, parity, benchmarks) join here as they land. The whole demo
+must finish within 10 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+from umedsam.data.npz import write_text_atomic
+from umedsam.data.phantoms import write_phantoms
+
+
+def prepare_data(root: Path, log: Callable[[str], None]) -> Path:
+    """Phantoms plus whatever real cases the installed packages ship; returns the data root."""
+    data = root / "data"
+    write_phantoms(data, n2d=4, n3d=2, seed=0)
+    log("phantoms: 4 2D + 2 3D synthetic cases")
+    try:
+        from umedsam.data.real import write_dsb2018, write_mni152
+
+        write_dsb2018(data)
+        log("real 2D: stardist DSB2018 nuclei, 4 quadrant cases")
+        write_mni152(data, slabs=((70, 82),))
+        log("real 3D: MNI152 T1 axial slab, left/right white matter")
+    except Exception as exc:  # the demo still runs on phantoms alone
+        log(f"real cases skipped: {exc}")
+    return data
+
+
+def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], None] = print) -> Path:
+    """Run every stage; returns the path of the markdown report."""
+    from umedsam.cli.common import markdown_table
+    from umedsam.metrics.evaluate import evaluate_folder, fmt4, summarize, to_csv
+    from umedsam.runtime.batch import predict_folder
+    from umedsam.runtime.predictor import Predictor
+
+    root = Path(out)
+    t0 = time.perf_counter()
+    data = prepare_data(root, log)
+    segs = root / "segs"
+    with Predictor(None, threads=threads) as predictor:
+        info = predictor.backend.info()
+        results = predict_folder(predictor, data / "imgs", segs, root / "overlays",
+                                 on_case=lambda r: log(f"predict {r.name}: {r.seconds:.2f}s"
+                                                       + ("" if r.ok else f" FAILED {r.error}")))
+    scores = evaluate_folder(segs, data / "gts")
+    write_text_atomic(root / "metrics.csv", to_csv(scores))
+    times = {r.name: r.seconds for r in results}
+    case_rows = [(s.case, s.modality, fmt4(s.dsc), fmt4(s.nsd), f"{times.get(s.case, float('nan')):.2f}")
+                 for s in scores]
+    summary_rows = [(m, n, fmt4(d), fmt4(s)) for m, n, d, s in summarize(scores)]
+    report = "\n\n".join([
+        "# umedsam demo report",
+        f"Engine: built-in LiteMedSAM weights, backend `{info['backend']}` ({info.get('threads')} threads), "
+        f"{platform.processor() or platform.machine()}. Total {time.perf_counter() - t0:.1f} s.",
+        "Cases named `*_US_*`, `*_Dermoscopy_*`, `*_CT_*` and `*_MR_000*` are SYNTHETIC phantoms; "
+        "`DSB2018` (stardist nuclei) and `MNI152` (template MRI) are real images with real labels.",
+        "## Predict + evaluate (PyTorch reference path)",
+        markdown_table(["case", "modality", "DSC", "NSD", "seconds"], case_rows),
+        "## Summary per modality",
+        markdown_table(["modality", "cases", "DSC", "NSD"], summary_rows),
+        "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG).",
+    ]) + "\n"
+    path = root / "report.md"
+    write_text_atomic(path, report)
+    return path
