@@ -146,41 +146,35 @@ def load_segs(path: str | Path) -> np.ndarray:
     return segs
 
 
-def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` to a temporary file in the same folder, fsync, then rename.
+def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
 
     A killed run leaves either the old file or the complete new one, never a half-written file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` written atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getbuffer())
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file atomically (CSV, JSON, reports)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_segs(path: str | Path, segs: np.ndarray) -> None:

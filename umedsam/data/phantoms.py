@@ -63,20 +63,26 @@ def _place(rng: np.random.Generator, gts: np.ndarray, label: int, make) -> bool:
     return False
 
 
+def _lesions_2d(rng: np.random.Generator, h: int, w: int, n: int, size: tuple[float, float],
+                aspect: tuple[tuple[float, float], tuple[float, float]], roughness: float, sigma: float) -> np.ndarray:
+    """Label map with up to ``n`` disjoint irregular lesions (labels 1..n), each inside the image."""
+    gts = np.zeros((h, w), np.uint8)
+    for k in range(1, n + 1):
+        def make() -> np.ndarray:
+            r = rng.uniform(*size) * min(h, w) * np.array([rng.uniform(*aspect[0]), rng.uniform(*aspect[1])])
+            c = np.array([rng.uniform(r[0] + 5, h - r[0] - 5), rng.uniform(r[1] + 5, w - r[1] - 5)])
+            return _blob(rng, (h, w), c, r, roughness, sigma)
+        _place(rng, gts, k, make)
+    return gts
+
+
 def dermoscopy(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = int(rng.integers(300, 460)), int(rng.integers(320, 520))
     skin = np.array([205, 160, 140]) + rng.normal(0, 10, 3)
     light = 1.0 + 0.12 * _smooth_noise(rng, (h, w), 60)
     tex = 6 * _smooth_noise(rng, (h, w), 2)
     img = skin[None, None, :] * light[..., None] + tex[..., None]
-    gts = np.zeros((h, w), np.uint8)
-    n = int(rng.integers(1, 3))
-    for k in range(1, n + 1):
-        def make() -> np.ndarray:
-            r = rng.uniform(0.12, 0.22) * min(h, w) * np.array([rng.uniform(0.7, 1.2), rng.uniform(0.7, 1.2)])
-            c = np.array([rng.uniform(r[0] + 5, h - r[0] - 5), rng.uniform(r[1] + 5, w - r[1] - 5)])
-            return _blob(rng, (h, w), c, r, 0.35, 8)
-        _place(rng, gts, k, make)
+    gts = _lesions_2d(rng, h, w, int(rng.integers(1, 3)), (0.12, 0.22), ((0.7, 1.2), (0.7, 1.2)), 0.35, 8)
     lesion = gts > 0
     soft = ndimage.gaussian_filter(lesion.astype(float), 2.0)
     pigment = np.array([95, 60, 45]) + rng.normal(0, 8, 3)
@@ -98,14 +104,7 @@ def dermoscopy(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.nda
 def ultrasound(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = int(rng.integers(280, 420)), int(rng.integers(300, 480))
     tissue = 110 + 25 * _smooth_noise(rng, (h, w), 12)
-    gts = np.zeros((h, w), np.uint8)
-    n = int(rng.integers(1, 4))
-    for k in range(1, n + 1):
-        def make() -> np.ndarray:
-            r = rng.uniform(0.08, 0.18) * min(h, w) * np.array([rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.4)])
-            c = np.array([rng.uniform(r[0] + 5, h - r[0] - 5), rng.uniform(r[1] + 5, w - r[1] - 5)])
-            return _blob(rng, (h, w), c, r, 0.2, 10)
-        _place(rng, gts, k, make)
+    gts = _lesions_2d(rng, h, w, int(rng.integers(1, 4)), (0.08, 0.18), ((0.6, 1.0), (0.8, 1.4)), 0.2, 10)
     lesion = ndimage.gaussian_filter((gts > 0).astype(float), 1.5)
     rim = ndimage.gaussian_filter(ndimage.morphological_gradient((gts > 0).astype(np.uint8), size=3).astype(float), 1.5)
     echo = tissue * (1 - lesion) + 30 * lesion + 90 * rim

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from umedsam.data.npz import Case
+from umedsam.data.npz import Case, write_bytes_atomic
 
 
 def _colors(n: int) -> np.ndarray:
@@ -46,10 +46,6 @@ def render(case: Case, labels: np.ndarray) -> np.ndarray:
 
 def write_overlay(path: str | Path, case: Case, labels: np.ndarray) -> None:
     """Write the overlay PNG (RGB image saved in OpenCV's BGR order)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", render(case, labels)[..., ::-1])
     if ok:
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(path)
+        write_bytes_atomic(path, buf.tobytes())
