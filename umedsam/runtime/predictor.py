@@ -30,7 +30,7 @@ import numpy as np
 from umedsam.runtime.backends.base import Backend
 from umedsam.runtime.cache import DEFAULT_MAX_CACHE_MB, EmbeddingCache
 from umedsam.runtime.postprocess import logits_to_masks
-from umedsam.runtime.preprocess import (normalize_pad, preprocess_image, propagated_box, resize_box_to_256,
+from umedsam.runtime.preprocess import (new_size, normalize_pad, preprocess_image, propagated_box, resize_box_to_256,
                                         resize_longest_side)
 
 
@@ -165,7 +165,7 @@ class Predictor:
             return Segmentation(labels, [], ["no boxes; all-zero segs"], dict(clock.t))
         boxes, keep, warnings = _clip_boxes(boxes, h, w, d)
         cache = EmbeddingCache(self.max_cache_mb)
-        new_hw = resize_longest_side(volume[0]).shape[:2]
+        new_hw = new_size(h, w)
         needed = np.zeros(d, dtype=bool)
         for k in np.nonzero(keep)[0]:
             needed[max(int(boxes[k, 2]), 0):int(boxes[k, 5]) + 1] = True
