@@ -53,12 +53,21 @@ def _box_from_mask(rng: np.random.Generator, mask: np.ndarray, jitter: int = 5) 
     return [x0, y0, x1, y1] if mask.ndim == 2 else [x0, y0, z0, x1, y1, z1]
 
 
-def _place(rng: np.random.Generator, gts: np.ndarray, label: int, make) -> bool:
-    """Draw candidate blobs until one lands mostly on free space; write it without overwriting."""
+def _boxes(rng: np.random.Generator, gts: np.ndarray, jitter: int) -> np.ndarray:
+    """One jittered box per label 1..gts.max(), in label order (box k prompts label k)."""
+    boxes = [_box_from_mask(rng, gts == k, jitter) for k in range(1, int(gts.max()) + 1)]
+    return np.array(boxes, np.int64).reshape(-1, 2 * gts.ndim)
+
+
+def _place(gts: np.ndarray, make) -> bool:
+    """Draw candidate blobs until one lands mostly on free space; write it as the next label.
+
+    The label is ``gts.max() + 1``, so labels stay 1..n even when a placement fails.
+    """
     for _ in range(20):
         blob = make() & (gts == 0)
         if blob.sum() > 50:
-            gts[blob] = label
+            gts[blob] = int(gts.max()) + 1
             return True
     return False
 
@@ -67,12 +76,12 @@ def _lesions_2d(rng: np.random.Generator, h: int, w: int, n: int, size: tuple[fl
                 aspect: tuple[tuple[float, float], tuple[float, float]], roughness: float, sigma: float) -> np.ndarray:
     """Label map with up to ``n`` disjoint irregular lesions (labels 1..n), each inside the image."""
     gts = np.zeros((h, w), np.uint8)
-    for k in range(1, n + 1):
+    for _ in range(n):
         def make() -> np.ndarray:
             r = rng.uniform(*size) * min(h, w) * np.array([rng.uniform(*aspect[0]), rng.uniform(*aspect[1])])
             c = np.array([rng.uniform(r[0] + 5, h - r[0] - 5), rng.uniform(r[1] + 5, w - r[1] - 5)])
             return _blob(rng, (h, w), c, r, roughness, sigma)
-        _place(rng, gts, k, make)
+        _place(gts, make)
     return gts
 
 
@@ -97,8 +106,7 @@ def dermoscopy(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.nda
         ys, xs = np.clip(pts[:, 0].astype(int), 0, h - 1), np.clip(pts[:, 1].astype(int), 0, w - 1)
         img[ys, xs] *= 0.35
     img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
-    boxes = np.array([_box_from_mask(rng, gts == k) for k in range(1, int(gts.max()) + 1)], np.int64)
-    return img, boxes, gts
+    return img, _boxes(rng, gts, jitter=5), gts
 
 
 def ultrasound(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,8 +119,7 @@ def ultrasound(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.nda
     speckle = rng.rayleigh(1.0, (h, w)) / np.sqrt(np.pi / 2)
     grey = np.clip(ndimage.gaussian_filter(echo * speckle, 0.7), 0, 255).astype(np.uint8)
     img = np.repeat(grey[..., None], 3, axis=2)
-    boxes = np.array([_box_from_mask(rng, gts == k) for k in range(1, int(gts.max()) + 1)], np.int64)
-    return img, boxes, gts
+    return img, _boxes(rng, gts, jitter=5), gts
 
 
 def _anatomy(rng: np.random.Generator, d: int, h: int, w: int, sz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,20 +133,15 @@ def _anatomy(rng: np.random.Generator, d: int, h: int, w: int, sz: float) -> tup
     gts = np.zeros((d, h, w), np.uint8)
     sigma = (1.0, 6.0 / sz * 0.8, 6.0 / sz * 0.8)
     n = int(rng.integers(2, 4))
-    for k in range(1, n + 1):
+    for _ in range(n):
         def make() -> np.ndarray:
             r = np.array([rng.uniform(0.25, 0.4) * d, rng.uniform(0.12, 0.22) * ry, rng.uniform(0.12, 0.22) * rx])
             ang = rng.uniform(0, 2 * np.pi)
             dist = rng.uniform(0.0, 0.45)
             c = np.array([rng.uniform(r[0], d - r[0]), cy + dist * ry * np.sin(ang), cx + dist * rx * np.cos(ang)])
             return _blob(rng, (d, h, w), c, r, 0.3, sigma) & body & ~fat
-        _place(rng, gts, k, make)
+        _place(gts, make)
     return body, fat, gts
-
-
-def _boxes3d(rng: np.random.Generator, gts: np.ndarray) -> np.ndarray:
-    labels = [k for k in range(1, int(gts.max()) + 1)]
-    return np.array([_box_from_mask(rng, gts == k, jitter=3) for k in labels], np.int64).reshape(-1, 6)
 
 
 def ct(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -155,7 +157,7 @@ def ct(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     hu = ndimage.gaussian_filter(hu, (0.3, 0.8, 0.8)) + rng.normal(0, 12, hu.shape)
     lo, hi = 40 - 200, 40 + 200  # window L40 / W400
     imgs = np.round((np.clip(hu, lo, hi) - lo) / (hi - lo) * 255).astype(np.uint8)
-    return imgs, _boxes3d(rng, gts), gts, spacing
+    return imgs, _boxes(rng, gts, jitter=3), gts, spacing
 
 
 def mr(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -175,7 +177,7 @@ def mr(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     nz = sig[sig > 2 * noise]
     lo, hi = np.percentile(nz, 0.5), np.percentile(nz, 99.5)
     imgs = np.round((np.clip(sig, lo, hi) - lo) / (hi - lo) * 255).astype(np.uint8)
-    return imgs, _boxes3d(rng, gts), gts, spacing
+    return imgs, _boxes(rng, gts, jitter=3), gts, spacing
 
 
 GENERATORS_2D = (("Dermoscopy", dermoscopy), ("US", ultrasound))

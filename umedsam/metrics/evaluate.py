@@ -25,7 +25,7 @@ class CaseScore:
 def modality_of(name: str) -> str:
     """``2DBox_Dermoscopy_0001.npz`` -> ``Dermoscopy``; the prefix and index are dropped."""
     parts = Path(name).stem.split("_")
-    return parts[1] if len(parts) >= 3 else (parts[1] if len(parts) == 2 else "unknown")
+    return parts[1] if len(parts) >= 2 else "unknown"
 
 
 def evaluate_case(seg_path: Path, gt_path: Path) -> CaseScore:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from umedsam.data.npz import Case, write_bytes_atomic
+from umedsam.runtime.preprocess import middle_slice
 
 
 def _colors(n: int) -> np.ndarray:
@@ -32,7 +33,7 @@ def render(case: Case, labels: np.ndarray) -> np.ndarray:
             cv2.rectangle(pic, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), colors[k].tolist(), 1)
         return pic
     d = case.imgs.shape[0]
-    zs = sorted({min(max(int((b[5] - b[2]) / 2 + b[2]), 0), d - 1) for b in case.boxes}) or [d // 2]
+    zs = sorted({middle_slice(b[2], b[5], d) for b in case.boxes}) or [d // 2]
     tiles = []
     for z in zs[:6]:
         tile = _blend(np.repeat(case.imgs[z][..., None], 3, axis=2), labels[z], colors)

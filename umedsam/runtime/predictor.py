@@ -30,7 +30,7 @@ import numpy as np
 from umedsam.runtime.backends.base import Backend
 from umedsam.runtime.cache import DEFAULT_MAX_CACHE_MB, EmbeddingCache
 from umedsam.runtime.postprocess import logits_to_masks
-from umedsam.runtime.preprocess import (new_size, normalize_pad, preprocess_image, propagated_box, resize_box_to_256,
+from umedsam.runtime.preprocess import (middle_slice, new_size, normalize_pad, preprocess_image, propagated_box, resize_box_to_256,
                                         resize_longest_side)
 
 
@@ -178,7 +178,7 @@ class Predictor:
                 continue
             temp = np.zeros((d, h, w), dtype=bool)
             x0, y0, z0, x1, y1, z1 = box.tolist()
-            z_mid = min(max(int((z1 - z0) / 2 + z0), 0), d - 1)
+            z_mid = middle_slice(z0, z1, d)
             mid256 = resize_box_to_256(box[[0, 1, 3, 4]], (h, w))
             ious = []
             passes = (range(z_mid, min(int(z1) + 1, d)), range(z_mid - 1, max(-1, int(z0) - 1), -1))

@@ -64,6 +64,11 @@ def resize_box_to_256(box: np.ndarray, original_size: tuple[int, int]) -> np.nda
     return np.trunc(scaled).astype(box.dtype)
 
 
+def middle_slice(z_min: float, z_max: float, depth: int) -> int:
+    """The reference's start slice ``int((z_max - z_min) / 2 + z_min)``, kept inside the volume."""
+    return min(max(int((z_max - z_min) / 2 + z_min), 0), depth - 1)
+
+
 def box_from_mask256(mask256: np.ndarray, shift: int = 3) -> np.ndarray | None:
     """``[x_min-3, y_min-3, x_max+3, y_max+3]`` of a padded 256x256 mask, clipped to [0, 256]; None if empty.
 
