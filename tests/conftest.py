@@ -39,3 +39,43 @@ def predictor(builtin_ckpt):
 
     with Predictor(builtin_ckpt, threads=2) as p:
         yield p
+
+
+def _export(tmp_path_factory, target: str, check_data: Path | None):
+    from umedsam.export import ExportOptions, export_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / f"{target}-fp32"
+    manifest = export_bundle(None, out, ExportOptions(target=target, threads=2, check_data=check_data))
+    return out, manifest
+
+
+@pytest.fixture(scope="session")
+def small_cases(tmp_path_factory):
+    """One 2D and one 3D phantom with GT (small: fast to run on several engines)."""
+    from umedsam.data.phantoms import write_phantoms
+
+    root = tmp_path_factory.mktemp("small_cases")
+    write_phantoms(root, n2d=1, n3d=1, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_2d(small_cases, tmp_path_factory):
+    """The 2D phantom of ``small_cases`` alone (an imgs folder)."""
+    folder = tmp_path_factory.mktemp("small_2d") / "imgs"
+    folder.mkdir()
+    for p in (small_cases / "imgs").glob("2D*.npz"):
+        (folder / p.name).write_bytes(p.read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def onnx_bundle(tmp_path_factory):
+    """The built-in weights exported once per test session to ONNX, with the default export-time check."""
+    return _export(tmp_path_factory, "onnx", None)
+
+
+@pytest.fixture(scope="session")
+def ov_bundle(tmp_path_factory, small_2d):
+    """... and to OpenVINO IR (its check on one small 2D phantom, to keep CI short)."""
+    return _export(tmp_path_factory, "openvino", small_2d)

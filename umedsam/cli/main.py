@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from umedsam.cli import demo, evaluate, phantoms, predict
+from umedsam.cli import demo, evaluate, export, parity, phantoms, predict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
 app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)
+app.command("export")(export.export)
+app.command("parity")(parity.parity)
 app.command("phantoms")(phantoms.phantoms)
 app.command("demo")(demo.demo)
 

@@ -47,8 +47,8 @@ def _boxes_2d(labels: np.ndarray) -> np.ndarray:
     return np.array(boxes, np.int64).reshape(-1, 4)
 
 
-def write_dsb2018(out: str | Path) -> list[Path]:
-    """The stardist DSB2018 nuclei image as four quadrant 2D cases (+ GT)."""
+def write_dsb2018(out: str | Path, quadrants: tuple[int, ...] = (1, 2, 3, 4)) -> list[Path]:
+    """The stardist DSB2018 nuclei image as quadrant 2D cases (+ GT); q1/q2 for calibration, q3/q4 to report on."""
     import tifffile
 
     root = _package_dir("stardist") / "data" / "images"
@@ -62,6 +62,8 @@ def write_dsb2018(out: str | Path) -> list[Path]:
     quads = [(slice(0, h // 2), slice(0, w // 2)), (slice(0, h // 2), slice(w // 2, w)),
              (slice(h // 2, h), slice(0, w // 2)), (slice(h // 2, h), slice(w // 2, w))]
     for q, (ys, xs) in enumerate(quads, start=1):
+        if q not in quadrants:
+            continue
         labels = _relabel(mask[ys, xs], min_pixels=20)
         name = f"2DBox_Microscopy_DSB2018q{q}.npz"
         save_npz_atomic(out / "imgs" / name, imgs=np.repeat(grey[ys, xs][..., None], 3, axis=2),

@@ -8,11 +8,11 @@ its ``manifest.json``. ``--backend`` overrides the choice. Backends are imported
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from umedsam.errors import EngineError
+from umedsam.runtime.bundle import read_manifest
 
 
 @dataclass(frozen=True)
@@ -24,43 +24,46 @@ class Format:
     backend: str              # "module:Class" implementing umedsam.runtime.backends.base.Backend
     requires: str             # pip requirement a user must install to run it
     device: str               # "cpu" or "gpu"
+    aliases: tuple[str, ...] = ()  # other names accepted by --backend
 
 
+_BACKENDS = "umedsam.runtime.backends"
 FORMATS: tuple[Format, ...] = (
-    Format("torch", (".pth", ".pt"), "umedsam.runtime.backends.torch_backend:TorchBackend",
-           "umedsam[export] (torch)", "cpu"),
+    Format("torch", (".pth", ".pt"), f"{_BACKENDS}.torch_backend:TorchBackend",
+           "pip install 'umedsam[torch]'", "cpu", ("pytorch",)),
+    Format("onnx", (".onnx",), f"{_BACKENDS}.onnxruntime_backend:OnnxRuntimeBackend",
+           "pip install onnxruntime", "cpu", ("onnxruntime", "ort")),
+    Format("openvino", (".xml",), f"{_BACKENDS}.openvino_backend:OpenVINOBackend",
+           "pip install openvino", "cpu", ("ov",)),
+    Format("tensorrt", (".plan", ".engine"), f"{_BACKENDS}.tensorrt_backend:TensorRTBackend",
+           "pip install tensorrt cuda-python (an NVIDIA GPU and driver are needed)", "gpu", ("trt",)),
 )
 
 
 def format_by_name(name: str) -> Format:
-    """Row of the table by format/backend name."""
+    """Row of the table by format name or one of its aliases (``--backend``)."""
     for fmt in FORMATS:
-        if fmt.name == name:
+        if name == fmt.name or name in fmt.aliases:
             return fmt
-    raise EngineError(f"unknown backend '{name}' (known: {', '.join(f.name for f in FORMATS)})")
+    known = ", ".join(f"{f.name}" + (f" ({'/'.join(f.aliases)})" if f.aliases else "") for f in FORMATS)
+    raise EngineError(f"unknown backend '{name}' (known: {known})")
 
 
-def read_manifest(folder: Path) -> dict:
-    """The ``manifest.json`` of a bundle folder."""
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise EngineError(f"{folder}: not a bundle folder (no manifest.json)")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EngineError(f"{path}: unreadable manifest ({exc})") from None
+#: the engine name that means "the built-in LiteMedSAM weights" (same as giving no engine)
+BUILTIN = "builtin"
 
 
 def resolve_format(engine: str | Path | None, backend: str | None = None) -> Format:
-    """The format row for an engine path (None = the built-in weights, torch)."""
+    """The format row for an engine path (None or ``builtin`` = the built-in weights, torch)."""
+    if engine is not None and str(engine) == BUILTIN:
+        engine = None
     if backend:
         return format_by_name(backend)
     if engine is None:
         return format_by_name("torch")
     path = Path(engine)
     if path.is_dir():
-        manifest = read_manifest(path)
-        return format_by_name(str(manifest.get("format", "?")))
+        return format_by_name(str(read_manifest(path)["format"]))
     if not path.exists():
         raise EngineError(f"{path}: engine not found")
     for fmt in FORMATS:
@@ -72,10 +75,15 @@ def resolve_format(engine: str | Path | None, backend: str | None = None) -> For
 
 def load_backend(engine: str | Path | None = None, backend: str | None = None, threads: int | None = None):
     """Construct the backend for an engine path; a missing library gives one clear line."""
+    if engine is not None and str(engine) == BUILTIN:
+        engine = None
     fmt = resolve_format(engine, backend)
     module_name, cls_name = fmt.backend.split(":")
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
+    except ModuleNotFoundError as exc:
+        raise EngineError(f"backend '{fmt.name}' is not installed ({exc}); {fmt.requires}") from None
+    try:
         return cls(str(engine) if engine is not None else None, threads=threads)
     except ModuleNotFoundError as exc:
-        raise EngineError(f"backend '{fmt.name}' needs {fmt.requires}: {exc}") from None
+        raise EngineError(f"backend '{fmt.name}' is not installed ({exc}); {fmt.requires}") from None

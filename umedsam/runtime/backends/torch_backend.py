@@ -25,6 +25,18 @@ class TorchBackend(Backend):
         self._torch = torch
         self.model = load_checkpoint(path)
 
+    @classmethod
+    def from_model(cls, model, threads: int | None = None, label: str = "<in-memory model>") -> "TorchBackend":
+        """Wrap an already loaded ``MedSAMLite`` (export checks, compression) without reloading it."""
+        import torch
+
+        self = cls.__new__(cls)
+        Backend.__init__(self, label, threads)
+        if threads:
+            torch.set_num_threads(int(threads))
+        self._torch, self.model = torch, model.eval()
+        return self
+
     def encode(self, images: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():

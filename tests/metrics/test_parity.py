@@ -1,0 +1,72 @@
+"""The parity gate: statistics, thresholds, verdicts, and the CLI exit code."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from umedsam.data.npz import find_cases
+from umedsam.metrics.parity import (Tolerances, _first_divergence, precision_class, run_parity, tensor_stats,
+                                    with_overrides)
+from umedsam.runtime import Predictor
+
+
+def test_tensor_stats_abs_or_rel():
+    ref = np.array([0.0, 1.0, 100.0, -5.0], np.float32)
+    cand = ref + np.array([5e-4, 5e-4, 0.05, 0.0], np.float32)
+    s = tensor_stats(ref, cand, atol=1e-3, rtol=1e-3)
+    assert s["passed"] and s["violations"] == 0  # 0.05 on 100 is within rtol
+    s = tensor_stats(ref, cand, atol=1e-4, rtol=1e-4)
+    assert not s["passed"] and s["violations"] == 3
+    assert math.isclose(s["max_abs"], 0.05, rel_tol=1e-3) and 0.999 < s["cosine"] <= 1.0
+    assert tensor_stats(ref, cand)["passed"] is None  # not gated
+    assert tensor_stats(ref, cand[:2])["passed"] is False
+
+
+def test_precision_classes_and_defaults():
+    assert precision_class({"precision": "fp32"}) == "fp32"
+    assert precision_class({"precision": "fp16"}) == "fp16"
+    assert precision_class({"precision": "fp32", "quantization": {"method": "nncf"}}) == "int8"
+    assert precision_class({"precision": "fp32", "compression": {"method": "svd"}}) == "lowrank"
+    assert Tolerances.for_precision("fp32").symmetric
+    assert Tolerances.for_precision("int8").atol is None
+    assert with_overrides(Tolerances(), atol=None, max_dsc_drop=0.005).max_dsc_drop == 0.005
+
+
+def test_first_divergence_names_the_slice():
+    ref = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 5]}]
+    cand = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 6]}]
+    assert _first_divergence(ref, cand, 1)["z"] == 6
+    assert _first_divergence(ref, ref, 1) is None
+
+
+def test_run_parity_torch_vs_onnxruntime(predictor, onnx_bundle, small_cases):
+    case_2d = [p for p in find_cases(small_cases) if p.name.startswith("2D")]
+    reference = Predictor(predictor.backend)  # shares the session's torch backend, wrapped only here
+    with Predictor(onnx_bundle[0], threads=2) as cand:
+        report = run_parity(reference, cand, case_2d, small_cases / "gts")
+        assert report.passed, report.to_markdown()
+        c = report.cases[0]
+        assert c.min_agreement >= 0.999 and abs(c.cand_dsc - c.ref_dsc) <= 1e-3
+        assert c.tensors["embedding"]["max_abs"] < 1e-3 and c.tensors["logits"]["passed"]
+        strict = run_parity(reference, cand, case_2d, small_cases / "gts", Tolerances(atol=0.0, rtol=0.0))
+    assert not strict.passed and "FAILED" in strict.to_markdown()
+    assert any("embedding" in f for f in strict.cases[0].failures)
+
+
+def test_parity_cli_openvino_2d_and_3d(ov_bundle, small_cases, tmp_path):
+    from umedsam.cli.main import app
+
+    out = tmp_path / "parity.json"
+    result = CliRunner().invoke(app, ["parity", "--candidate", str(ov_bundle[0]), "--data", str(small_cases),
+                                      "--threads", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "parity PASSED" in result.output and "3DBox_CT_0001.npz" in result.output
+    report = json.loads(out.read_text())
+    assert report["passed"] and report["precision"] == "fp32" and len(report["cases"]) == 2
+    assert report["overall"]["min_agreement"] >= 0.999
+    assert abs(report["overall"]["dsc_delta"]) <= 1e-3 and abs(report["overall"]["nsd_delta"]) <= 1e-3

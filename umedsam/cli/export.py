@@ -1,0 +1,75 @@
+"""``umedsam-export``: checkpoint -> bundle folder (ONNX / OpenVINO / TensorRT) with a checked manifest."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from umedsam.cli.common import fail, markdown_table
+from umedsam.errors import UmedsamError
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+@app.command()
+def export(
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint .pth; default: the built-in LiteMedSAM weights."),
+    target: str = typer.Option("onnx", "--target", help="onnx | openvino | trt"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Bundle folder (default: bundles/<ckpt>-<target>-<precision>)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (all targets), fp16 (openvino, trt), int8 (trt)."),
+    opset: int = typer.Option(18, "--opset", help="ONNX opset (>= 17: LayerNorm as one node)."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graphs with onnxslim."),
+    merged: bool = typer.Option(False, "--merged", help="Also write model.onnx with both stages in one graph."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Export-time check against PyTorch."),
+    check_data: Optional[Path] = typer.Option(None, "--check-data", help="Cases for the mask check (default: DSB2018 q3/q4 + a phantom)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads for the check (default: all cores)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bundle folder."),
+    max_boxes: int = typer.Option(256, "--max-boxes", help="TensorRT: most boxes per decoder call."),
+    max_slice_batch: int = typer.Option(16, "--max-slice-batch", help="TensorRT: most slices per encoder call."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="TensorRT INT8 on TensorRT 8.6: calibration cases."),
+) -> None:
+    """Export CKPT to a bundle: encoder + decoder graphs, manifest.json, and a parity check.
+
+    Exits 1 when the export-time check fails (the files are kept, marked failed in the manifest).
+    """
+    from umedsam.export import ExportOptions, export_bundle
+
+    name = ckpt.stem if ckpt else "lite_medsam"
+    out = out or Path("bundles") / f"{name}-{target}-{precision}"
+    opts = ExportOptions(target=target, precision=precision, opset=opset, simplify=simplify, merged=merged,
+                         check=check, check_data=check_data, threads=threads, force=force, max_boxes=max_boxes,
+                         max_slice_batch=max_slice_batch, calib=calib)
+    try:
+        manifest = export_bundle(ckpt, out, opts, log=lambda s: typer.echo(f"· {s}", err=True))
+    except UmedsamError as exc:
+        raise fail(str(exc))
+    rows = []
+    for stage, info in manifest["export"]["stages"].items():
+        last = info.get("tensorrt") or info.get("openvino") or info["onnx"]
+        rows.append([stage, manifest["graphs"][stage]["file"], _mb(last["bytes"]),
+                     f"{sum(v.get('seconds', 0) for v in info.values()):.1f} s"])
+    typer.echo(markdown_table(["stage", "file", "size", "export time"], rows))
+    parity = manifest.get("parity")
+    if parity:
+        t = parity["tensors"]
+        typer.echo(f"\nexport-time check ({parity['seconds']:.1f} s): encoder max|Δ| "
+                   f"{t.get('encoder', {}).get('max_abs', float('nan')):.2e}, decoder logits max|Δ| "
+                   f"{t.get('decoder_logits', {}).get('max_abs', float('nan')):.2e}, min mask agreement "
+                   f"{parity['min_agreement']:.5f} over {len(parity['masks'])} cases -> "
+                   f"{'PASSED' if parity['passed'] else 'FAILED'}")
+    typer.echo(f"\nbundle: {out} ({manifest['format']}, {manifest['precision']}, status {manifest['status']})")
+    ref = str(ckpt) if ckpt else "(built-in)"
+    typer.echo("next:")
+    typer.echo(f"  umedsam-predict --engine {out} -i CASES -o SEGS")
+    typer.echo(f"  umedsam-parity --reference {ref if ckpt else 'builtin'} --candidate {out} --data CASES")
+    if importlib.util.find_spec("umedsam.cli.bench") is not None:
+        typer.echo(f"  umedsam-bench --engine {ref if ckpt else 'builtin'} --engine {out}")
+    if manifest["status"] == "failed":
+        raise fail(f"{out}: export-time check FAILED (files kept; manifest status 'failed')")

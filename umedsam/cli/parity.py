@@ -1,0 +1,70 @@
+"""``umedsam-parity``: the parity gate between a candidate engine and a reference (exit code for CI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from umedsam.cli.common import fail, progress
+from umedsam.errors import UmedsamError
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def parity(
+    candidate: str = typer.Option(..., "--candidate", help="Engine under test (bundle folder, .onnx, .xml, .plan, .pth)."),
+    data: Path = typer.Option(..., "--data", help="Challenge cases: an imgs/ folder or a root holding imgs/ (+ gts/)."),
+    reference: str = typer.Option("builtin", "--reference", help="Reference engine; default: built-in weights on PyTorch."),
+    gts: Optional[Path] = typer.Option(None, "--gts", help="Ground truth folder (default: gts/ beside imgs/)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads of both backends."),
+    reference_backend: Optional[str] = typer.Option(None, "--reference-backend", help="Override the reference's backend."),
+    candidate_backend: Optional[str] = typer.Option(None, "--candidate-backend", help="Override the candidate's backend."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Threshold class: fp32|fp16|int8|lowrank (default: from the candidate)."),
+    min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Least per-label Dice(candidate, reference)."),
+    max_dsc_drop: Optional[float] = typer.Option(None, "--max-dsc-drop", help="Largest mean DSC drop vs GT, in points (0.5 = 0.005)."),
+    max_nsd_drop: Optional[float] = typer.Option(None, "--max-nsd-drop", help="Largest mean NSD drop vs GT, in points."),
+    atol: Optional[float] = typer.Option(None, "--atol", help="Tensor absolute tolerance (with --rtol: abs-or-rel)."),
+    rtol: Optional[float] = typer.Option(None, "--rtol", help="Tensor relative tolerance."),
+    max_cases: Optional[int] = typer.Option(None, "--max-cases", help="Only the first N cases (sorted)."),
+    slice_batch: int = typer.Option(1, "--slice-batch", help="3D slices per encoder call (both engines)."),
+) -> None:
+    """Run REFERENCE and CANDIDATE on the same cases; print per-case agreement, DSC/NSD and tensor stats.
+
+    Exits 1 when any threshold fails. Thresholds default by the candidate's precision: fp32 strict
+    (agreement >= 0.999 per label, DSC/NSD within ±0.001, tensors within 1e-3), fp16 looser,
+    int8/low-rank judged by masks and DSC/NSD drops.
+    """
+    from umedsam.data.npz import find_cases, find_gts
+    from umedsam.metrics.parity import Tolerances, precision_class, run_parity, with_overrides
+    from umedsam.runtime.predictor import Predictor
+
+    try:
+        cases = find_cases(data)[:max_cases]
+        gts_dir = find_gts(data, gts)
+        ref = Predictor(reference, backend=reference_backend, threads=threads, slice_batch=slice_batch)
+        cand = Predictor(candidate, backend=candidate_backend, threads=threads, slice_batch=slice_batch)
+    except UmedsamError as exc:
+        raise fail(str(exc))
+    cls = precision or precision_class(cand.backend.info())
+    points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
+    tol = with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement, atol=atol, rtol=rtol, **points)
+    with ref, cand, progress("parity", len(cases)) as advance:
+        report = run_parity(ref, cand, cases, gts_dir, tol,
+                            on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))
+    report.precision = cls
+    typer.echo(f"reference: {report.reference.get('backend')} {report.reference.get('engine')}\n"
+               f"candidate: {report.candidate.get('backend')} {report.candidate.get('engine')} "
+               f"({report.candidate.get('precision')})\n"
+               f"GT: {gts_dir if gts_dir else 'none (agreement and tensors only)'}\n")
+    typer.echo(report.to_markdown())
+    if json_out is not None:
+        from umedsam.data.npz import write_text_atomic
+
+        write_text_atomic(json_out, json.dumps(report.to_json(), indent=1, default=str))
+    if not report.passed:
+        raise typer.Exit(1)

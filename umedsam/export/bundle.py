@@ -1,0 +1,172 @@
+"""``export_bundle``: checkpoint -> bundle folder (graphs + manifest), checked against PyTorch.
+
+The bundle is assembled in a temporary sibling folder and renamed into place at the end, so an
+interrupted export never leaves a half-written bundle where a user (or CI) would pick it up. A
+failing export-time check keeps the files but marks the manifest ``"status": "failed"``; the CLI
+then exits non-zero.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from umedsam.assets import builtin_checkpoint, sha256_file
+from umedsam.errors import UmedsamError
+from umedsam.export.manifest import build_manifest, write_manifest
+from umedsam.export.onnx_export import DEFAULT_OPSET
+
+TARGETS = ("onnx", "openvino", "trt")
+#: target -> (format name in the manifest, precisions it can write)
+TARGET_FORMATS = {"onnx": ("onnx", ("fp32",)), "openvino": ("openvino", ("fp32", "fp16")),
+                  "trt": ("tensorrt", ("fp32", "fp16", "int8"))}
+
+
+@dataclass
+class ExportOptions:
+    """Everything ``umedsam-export`` can set."""
+
+    target: str = "onnx"
+    precision: str = "fp32"
+    opset: int = DEFAULT_OPSET
+    simplify: bool = True
+    merged: bool = False            # also write model.onnx with both stages (onnx target)
+    check: bool = True
+    check_data: Path | None = None  # cases for the mask check (default: DSB2018 q3/q4 + a phantom)
+    threads: int | None = None
+    force: bool = False
+    # TensorRT
+    max_boxes: int = 256
+    max_slice_batch: int = 16
+    calib: Path | None = None
+    workspace_gb: float = 2.0
+
+
+def _validate(opts: ExportOptions) -> None:
+    if opts.target not in TARGETS:
+        raise UmedsamError(f"--target {opts.target}: choose one of {', '.join(TARGETS)}")
+    allowed = TARGET_FORMATS[opts.target][1]
+    if opts.precision not in allowed:
+        hint = ("for INT8 CPU bundles run umedsam-quantize on an fp32 bundle" if opts.precision == "int8"
+                else "use --target openvino --precision fp16 or --target trt")
+        raise UmedsamError(f"--precision {opts.precision}: --target {opts.target} writes {', '.join(allowed)}; {hint}")
+
+
+def _prepare_out(out: Path, force: bool) -> Path:
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        if not force:
+            raise UmedsamError(f"{out}: already exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def _commit(tmp: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    tmp.rename(out)
+
+
+def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
+                  log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Export ``ckpt`` (None = built-in weights) to the bundle folder ``out``; returns its manifest."""
+    _validate(opts)
+    out = Path(out)
+    ckpt_path = Path(ckpt) if ckpt is not None else builtin_checkpoint()
+    trt_ctx = None
+    if opts.target == "trt":  # fail fast, before a minute of export, when TensorRT or a GPU is missing
+        from umedsam.export.tensorrt_export import check_target
+
+        trt_ctx = check_target(opts.precision, has_qdq=False, has_calibration=opts.calib is not None)
+
+    from umedsam.model import load_checkpoint
+    from umedsam.export.onnx_export import export_stage, merge_stages
+
+    model = load_checkpoint(ckpt_path)
+    tmp = _prepare_out(out, opts.force)
+    try:
+        start = time.perf_counter()
+        onnx_dir = tmp if opts.target == "onnx" else tmp / "onnx"
+        onnx_dir.mkdir(exist_ok=True)
+        stages: dict[str, Any] = {}
+        for stage in ("encoder", "decoder"):
+            log(f"exporting {stage} to ONNX (opset {opts.opset})")
+            stages[stage] = {"onnx": export_stage(model, stage, onnx_dir / f"{stage}.onnx", opts.opset, opts.simplify)}
+        graphs = {s: f"{s}.onnx" for s in stages}
+        extra: dict[str, Any] = {"opset": opts.opset}
+        if opts.target == "onnx" and opts.merged:
+            merge_stages(onnx_dir / "encoder.onnx", onnx_dir / "decoder.onnx", onnx_dir / "model.onnx")
+            extra["merged_graph"] = "model.onnx"
+        if opts.target == "openvino":
+            from umedsam.export.openvino_export import convert_stage
+
+            for stage in stages:
+                log(f"converting {stage} to OpenVINO IR ({opts.precision} weights)")
+                stages[stage]["openvino"] = convert_stage(onnx_dir / f"{stage}.onnx", tmp / f"{stage}.xml", opts.precision)
+            shutil.rmtree(onnx_dir)
+            graphs = {s: f"{s}.xml" for s in stages}
+        if opts.target == "trt":
+            extra.update(_build_trt(onnx_dir, tmp, stages, opts, trt_ctx, log))
+            graphs = {s: f"{s}.plan" for s in stages}
+        source = {"checkpoint": str(ckpt_path), "sha256": sha256_file(ckpt_path),
+                  "builtin": ckpt is None}
+        export_info = {"seconds": round(time.perf_counter() - start, 2), "simplify": opts.simplify,
+                       "stages": stages}
+        manifest = build_manifest(tmp, TARGET_FORMATS[opts.target][0], opts.precision, graphs, source,
+                                  export_info, extra)
+        write_manifest(tmp, manifest)
+        if opts.check:
+            manifest = _run_check(model, tmp, manifest, opts, log)
+        _commit(tmp, out)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _run_check(model, folder: Path, manifest: dict[str, Any], opts: ExportOptions,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    from umedsam.export.check import export_check
+    from umedsam.runtime.formats import load_backend
+
+    log("export-time check against PyTorch")
+    start = time.perf_counter()
+    with load_backend(folder, threads=opts.threads) as backend:
+        result = export_check(model, backend, opts.precision, opts.check_data, opts.threads)
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    result["backend"] = manifest["format"]
+    manifest["parity"] = result
+    manifest["status"] = "passed" if result["passed"] else "failed"
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def _build_trt(onnx_dir: Path, out: Path, stages: dict[str, Any], opts: ExportOptions, trt_ctx,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    from umedsam.export.tensorrt_export import build_engine
+    from umedsam.export.tensorrt_rules import profiles
+
+    trt, gpu, plan = trt_ctx
+    prof = profiles(opts.max_boxes, opts.max_slice_batch)
+    calib = None
+    calib_hash = None
+    if plan.int8_mode == "implicit":
+        from umedsam.data.calibration import calibration_hash, calibration_images
+
+        calib, calib_hash = calibration_images(opts.calib), calibration_hash(opts.calib)
+    for stage in stages:
+        log(f"building TensorRT {plan.precision} engine for the {stage} on {gpu[0]}")
+        stages[stage]["tensorrt"] = build_engine(onnx_dir / f"{stage}.onnx", out / f"{stage}.plan", stage, plan,
+                                                 prof[stage], gpu, calib if stage == "encoder" else None,
+                                                 opts.workspace_gb)
+    extra: dict[str, Any] = {}
+    if plan.int8:
+        extra["quantization"] = {"method": f"tensorrt-{plan.int8_mode}", "calibration_sha256": calib_hash}
+    return {**extra, "gpu": {"name": gpu[0], "compute_capability": f"{gpu[1][0]}.{gpu[1][1]}"},
+            "tensorrt": {"version": trt.__version__, "profiles": {k: {n: [list(s) for s in v] for n, v in p.items()}
+                                                                  for k, p in prof.items()},
+                         "plan": {"int8_mode": plan.int8_mode, "fp16": plan.fp16, "notes": list(plan.notes)},
+                         "calibration_sha256": calib_hash}}

@@ -1,0 +1,342 @@
+"""The parity gate: does a candidate engine give the reference engine's masks and scores?
+
+Both engines segment the same cases through the same :class:`Predictor`. Per case it reports
+
+* **mask agreement**: Dice between the candidate's and the reference's mask of every label (both
+  empty counts as 1.0: they agree);
+* **DSC/NSD against GT** of each engine (when GT is present) and the candidate's delta;
+* **tensor statistics** of the first encoder output and the first decoder output of the case (the
+  same image and box for both engines), recorded on the way by :class:`RecordingBackend`, so no
+  extra inference is spent: max abs, relative L2 and cosine, with a Polygraphy-style check (an
+  element fails only when it exceeds both ``atol`` and ``rtol * |reference|``).
+
+Thresholds default per precision class: ``fp32`` is strict (agreement >= 0.999 per label, DSC/NSD
+within +-0.001, tensors within 1e-3); ``fp16`` looser; ``int8`` and ``lowrank`` are judged by masks
+and DSC/NSD drops only (their tensors are reported, not gated). In 3D, when a label disagrees, the
+first slice where the two engines' propagated boxes differ is reported, because box propagation can
+amplify one flipped pixel into a different box on every later slice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from umedsam.data.npz import load_case, load_gt
+from umedsam.errors import UmedsamError
+from umedsam.metrics.challenge import case_metrics, dice
+from umedsam.runtime.backends.base import Backend
+from umedsam.runtime.predictor import Predictor
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Pass/fail thresholds. DSC/NSD values are fractions (CLI options take points, see CONVENTIONS.md)."""
+
+    min_agreement: float = 0.999      # per-label Dice(candidate, reference), every label of every case
+    max_dsc_drop: float = 0.001       # overall mean DSC vs GT: reference - candidate
+    max_nsd_drop: float = 0.001
+    symmetric: bool = True            # fp32: a DSC/NSD *gain* beyond the bound also fails (they must match)
+    atol: float | None = 1e-3         # tensors; None = report only
+    rtol: float | None = 1e-3
+
+    @classmethod
+    def for_precision(cls, precision: str) -> "Tolerances":
+        """Defaults for a precision class: fp32, fp16, int8, lowrank."""
+        if precision == "fp32":
+            return cls()
+        if precision == "fp16":
+            return cls(min_agreement=0.99, max_dsc_drop=0.005, max_nsd_drop=0.005, symmetric=False,
+                       atol=5e-2, rtol=5e-2)
+        return cls(min_agreement=0.90, max_dsc_drop=0.005, max_nsd_drop=0.005, symmetric=False,
+                   atol=None, rtol=None)
+
+
+def precision_class(info: dict[str, Any]) -> str:
+    """fp32 / fp16 / int8 / lowrank from a backend's ``info()`` (int8 and lowrank win over fp32)."""
+    precision = str(info.get("precision", "fp32")).lower()
+    if info.get("quantization") or "int8" in precision:
+        return "int8"
+    if info.get("compression"):
+        return "lowrank"
+    return "fp16" if "16" in precision else "fp32"
+
+
+def tensor_stats(reference: np.ndarray, candidate: np.ndarray, atol: float | None = None,
+                 rtol: float | None = None) -> dict[str, Any]:
+    """max abs, mean abs, relative L2, cosine, and the abs-or-rel verdict (None when not gated)."""
+    ref = np.asarray(reference, dtype=np.float64).ravel()
+    cand = np.asarray(candidate, dtype=np.float64).ravel()
+    if ref.shape != cand.shape:
+        return {"shape_mismatch": [list(np.shape(reference)), list(np.shape(candidate))], "passed": False}
+    diff = np.abs(cand - ref)
+    norm = float(np.linalg.norm(ref))
+    denom = norm * float(np.linalg.norm(cand))
+    stats: dict[str, Any] = {
+        "max_abs": float(diff.max()) if diff.size else 0.0,
+        "mean_abs": float(diff.mean()) if diff.size else 0.0,
+        "rel_l2": float(np.linalg.norm(cand - ref) / norm) if norm > 0 else float(np.linalg.norm(cand)),
+        "cosine": float(ref @ cand / denom) if denom > 0 else 1.0,
+    }
+    if atol is not None and rtol is not None:
+        bad = (diff > atol) & (diff > rtol * np.abs(ref))
+        stats["violations"] = int(bad.sum())
+        stats["passed"] = not bool(bad.any())
+    else:
+        stats["passed"] = None
+    return stats
+
+
+class RecordingBackend(Backend):
+    """Delegates to a backend and keeps the first encoder and decoder outputs since ``reset()``."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner.path, inner.threads)
+        self.inner = inner
+        self.name = inner.name
+        self.reset()
+
+    def reset(self) -> None:
+        self.embedding: np.ndarray | None = None
+        self.logits: np.ndarray | None = None
+        self.iou: np.ndarray | None = None
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        out = self.inner.encode(images)
+        if self.embedding is None:
+            self.embedding = out[:1].copy()
+        return out
+
+    def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, iou = self.inner.decode(embedding, boxes256)
+        if self.logits is None:
+            self.logits, self.iou = logits.copy(), iou.copy()
+        return logits, iou
+
+    def info(self) -> dict[str, Any]:
+        return self.inner.info()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class CaseParity:
+    """One case: agreement per label, DSC/NSD of each engine, tensor statistics, verdict."""
+
+    case: str
+    kind: str
+    labels: int
+    agreement: list[float] = field(default_factory=list)   # per label
+    ref_dsc: float = math.nan
+    ref_nsd: float = math.nan
+    cand_dsc: float = math.nan
+    cand_nsd: float = math.nan
+    tensors: dict[str, Any] = field(default_factory=dict)
+    divergence: list[dict[str, Any]] = field(default_factory=list)  # 3D: first slice whose boxes differ
+    seconds: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def min_agreement(self) -> float:
+        return min(self.agreement) if self.agreement else 1.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.failures
+
+
+@dataclass
+class ParityReport:
+    """All cases plus the overall verdict."""
+
+    reference: dict[str, Any]
+    candidate: dict[str, Any]
+    precision: str
+    tolerances: Tolerances
+    cases: list[CaseParity]
+    overall: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and all(c.passed for c in self.cases) and bool(self.cases)
+
+    def to_json(self) -> dict[str, Any]:
+        cases = []
+        for c in self.cases:
+            d = asdict(c)
+            d.update(min_agreement=c.min_agreement, passed=c.passed)
+            cases.append(d)
+        return {"passed": self.passed, "precision": self.precision, "tolerances": asdict(self.tolerances),
+                "reference": self.reference, "candidate": self.candidate, "overall": self.overall,
+                "failures": self.failures, "cases": cases}
+
+    def to_markdown(self) -> str:
+        from umedsam.metrics.evaluate import fmt4
+
+        head = ["case", "labels", "min agree", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
+                "emb max|Δ|", "emb cos", "logit max|Δ|", "pass"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for c in self.cases:
+            if c.error:
+                lines.append(f"| {c.case} | error: {c.error} |" + " |" * (len(head) - 2))
+                continue
+            emb, lg = c.tensors.get("embedding", {}), c.tensors.get("logits", {})
+            lines.append("| " + " | ".join([
+                c.case, str(c.labels), f"{c.min_agreement:.5f}", fmt4(c.ref_dsc), fmt4(c.cand_dsc),
+                _delta(c.cand_dsc - c.ref_dsc), fmt4(c.ref_nsd), fmt4(c.cand_nsd), _delta(c.cand_nsd - c.ref_nsd),
+                _sci(emb.get("max_abs")), _cos(emb.get("cosine")), _sci(lg.get("max_abs")),
+                "yes" if c.passed else "**no**"]) + " |")
+        o = self.overall
+        lines.append("")
+        lines.append(f"overall ({len(self.cases)} cases, precision class {self.precision}): "
+                     f"min agreement {o.get('min_agreement', math.nan):.5f}, "
+                     f"DSC {fmt4(o.get('ref_dsc', math.nan))} → {fmt4(o.get('cand_dsc', math.nan))} "
+                     f"(Δ {_delta(o.get('dsc_delta', math.nan))}), "
+                     f"NSD {fmt4(o.get('ref_nsd', math.nan))} → {fmt4(o.get('cand_nsd', math.nan))} "
+                     f"(Δ {_delta(o.get('nsd_delta', math.nan))})")
+        for c in self.cases:
+            for f in c.failures:
+                lines.append(f"- FAIL {c.case}: {f}")
+            for d in c.divergence:
+                lines.append(f"- {c.case} label {d['label']}: propagated boxes first differ at z={d['z']} "
+                             f"(ref {d['ref_box256']} vs cand {d['cand_box256']})")
+        for f in self.failures:
+            lines.append(f"- FAIL overall: {f}")
+        lines.append(f"\n**parity {'PASSED' if self.passed else 'FAILED'}**")
+        return "\n".join(lines)
+
+
+def _delta(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:+.4f}"
+
+
+def _sci(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1e}"
+
+
+def _cos(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.6f}"
+
+
+def _label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
+    out = []
+    for k in range(1, n_labels + 1):
+        d = dice(ref == k, cand == k)
+        out.append(1.0 if math.isnan(d) else d)
+    return out
+
+
+def _first_divergence(ref_calls: list[dict], cand_calls: list[dict], label: int) -> dict[str, Any] | None:
+    """First slice of ``label`` where the two engines decoded different boxes."""
+    cand_by_z = {c["z"]: c for c in cand_calls if c["label"] == label}
+    for call in ref_calls:
+        if call["label"] != label:
+            continue
+        other = cand_by_z.get(call["z"])
+        if other is None or other["box256"] != call["box256"]:
+            return {"label": label, "z": call["z"], "ref_box256": call["box256"],
+                    "cand_box256": other["box256"] if other else None}
+    return None
+
+
+def _nanmean(values: list[float]) -> float:
+    vals = [v for v in values if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir: Path | None,
+                 tol: Tolerances) -> CaseParity:
+    """Run both engines on one case and judge it."""
+    ref_rec, cand_rec = reference.backend, candidate.backend
+    try:
+        case = load_case(path)
+        result = CaseParity(path.name, case.kind, len(case.boxes))
+        segs = []
+        for name, predictor, rec in (("reference", reference, ref_rec), ("candidate", candidate, cand_rec)):
+            if isinstance(rec, RecordingBackend):
+                rec.reset()
+            start = time.perf_counter()
+            segs.append(predictor.segment_case(case.kind, case.imgs, case.boxes))
+            result.seconds[name] = round(time.perf_counter() - start, 4)
+        ref_seg, cand_seg = segs
+        result.agreement = _label_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
+        for k, a in enumerate(result.agreement, start=1):
+            if a < tol.min_agreement:
+                result.failures.append(f"label {k}: mask agreement {a:.5f} < {tol.min_agreement}")
+                if case.kind == "3D":
+                    div = _first_divergence(ref_seg.calls, cand_seg.calls, k)
+                    if div is not None:
+                        result.divergence.append(div)
+        if isinstance(ref_rec, RecordingBackend) and isinstance(cand_rec, RecordingBackend):
+            for key in ("embedding", "logits", "iou"):
+                r, c = getattr(ref_rec, key), getattr(cand_rec, key)
+                if r is None or c is None or (key == "embedding" and r.shape != c.shape):
+                    continue  # no boxes, or a merged graph (its "embedding" is the image)
+                stats = tensor_stats(r, c, tol.atol, tol.rtol)
+                result.tensors[key] = stats
+                if stats["passed"] is False:
+                    result.failures.append(f"{key}: {stats.get('violations', '?')} elements beyond "
+                                           f"atol {tol.atol} / rtol {tol.rtol} (max |Δ| {stats.get('max_abs', math.nan):.2e})")
+        gt_path = gts_dir / path.name if gts_dir is not None else None
+        if gt_path is not None and gt_path.is_file():
+            gts, spacing = load_gt(gt_path)
+            sp = None if case.kind == "2D" else tuple(np.asarray(spacing if spacing is not None else case.spacing,
+                                                                 float).tolist())
+            result.ref_dsc, result.ref_nsd = case_metrics(gts, ref_seg.labels, sp)
+            result.cand_dsc, result.cand_nsd = case_metrics(gts, cand_seg.labels, sp)
+        return result
+    except (UmedsamError, ValueError, TypeError) as exc:
+        return CaseParity(path.name, "?", 0, error=str(exc))
+
+
+def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gts_dir: Path | None = None,
+               tolerances: Tolerances | None = None,
+               on_case: Callable[[CaseParity], None] | None = None) -> ParityReport:
+    """Judge a candidate against a reference on ``cases``; tolerances default by the candidate's precision."""
+    for p in (reference, candidate):
+        if not isinstance(p.backend, RecordingBackend):
+            p.backend = RecordingBackend(p.backend)
+    cand_info, ref_info = candidate.backend.info(), reference.backend.info()
+    precision = precision_class(cand_info)
+    tol = tolerances or Tolerances.for_precision(precision)
+    results = []
+    for path in cases:
+        result = compare_case(reference, candidate, Path(path), gts_dir, tol)
+        results.append(result)
+        if on_case is not None:
+            on_case(result)
+    report = ParityReport(ref_info, cand_info, precision, tol, results)
+    ok = [c for c in results if c.error is None]
+    report.overall = {
+        "cases": len(results), "errors": len(results) - len(ok),
+        "min_agreement": min((c.min_agreement for c in ok), default=math.nan),
+        "mean_agreement": _nanmean([a for c in ok for a in c.agreement]),
+        "ref_dsc": _nanmean([c.ref_dsc for c in ok]), "cand_dsc": _nanmean([c.cand_dsc for c in ok]),
+        "ref_nsd": _nanmean([c.ref_nsd for c in ok]), "cand_nsd": _nanmean([c.cand_nsd for c in ok]),
+    }
+    o = report.overall
+    o["dsc_delta"] = o["cand_dsc"] - o["ref_dsc"]
+    o["nsd_delta"] = o["cand_nsd"] - o["ref_nsd"]
+    for metric, bound in (("dsc", tol.max_dsc_drop), ("nsd", tol.max_nsd_drop)):
+        delta = o[f"{metric}_delta"]
+        if math.isnan(delta):
+            continue
+        if -delta > bound + 1e-12 or (tol.symmetric and delta > bound + 1e-12):
+            report.failures.append(f"mean {metric.upper()} vs GT moved by {delta:+.4f} (bound "
+                                   f"{'±' if tol.symmetric else '-'}{bound})")
+    if not results:
+        report.failures.append("no cases")
+    return report
+
+
+def with_overrides(tol: Tolerances, **overrides: Any) -> Tolerances:
+    """Tolerances with the given fields replaced (None values are ignored)."""
+    return replace(tol, **{k: v for k, v in overrides.items() if v is not None})

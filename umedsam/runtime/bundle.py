@@ -1,0 +1,139 @@
+"""Exported bundles as the runtime sees them: the graph I/O contract, the manifest, engine-path resolution.
+
+A bundle is a folder holding an encoder graph, a decoder graph and ``manifest.json``. The names and
+shapes below are the contract between the exporters (``umedsam.export``) and every backend; they
+live here, torch-free, so the runtime never has to import the exporter.
+
+Engine paths resolve as CONVENTIONS.md says: a folder is a bundle (its manifest names the graphs);
+a single ``.onnx``/``.xml``/``.plan`` file with a ``manifest.json`` beside it is that bundle;
+a single file without one must be a graph with both stages merged (inputs ``image`` and ``boxes``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from umedsam.assets import sha256_file
+from umedsam.errors import EngineError
+
+BUNDLE_VERSION = 1
+
+#: encoder: normalised, padded images -> embeddings (batch dynamic so 3D slices can be batched)
+ENCODER_INPUT = "image"
+ENCODER_OUTPUT = "image_embeddings"
+#: decoder: prompt encoder + mask decoder; one embedding, N boxes in 256-space (N dynamic)
+DECODER_INPUTS = ("image_embeddings", "boxes")
+DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
+
+#: the I/O table written to every manifest (symbolic dims are strings)
+GRAPH_IO: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "encoder": {
+        "inputs": [{"name": ENCODER_INPUT, "shape": ["batch", 3, 256, 256], "dtype": "float32"}],
+        "outputs": [{"name": ENCODER_OUTPUT, "shape": ["batch", 256, 64, 64], "dtype": "float32"}],
+    },
+    "decoder": {
+        "inputs": [{"name": DECODER_INPUTS[0], "shape": [1, 256, 64, 64], "dtype": "float32"},
+                   {"name": DECODER_INPUTS[1], "shape": ["boxes", 4], "dtype": "float32"}],
+        "outputs": [{"name": DECODER_OUTPUTS[0], "shape": ["boxes", 1, 256, 256], "dtype": "float32"},
+                    {"name": DECODER_OUTPUTS[1], "shape": ["boxes", 1], "dtype": "float32"}],
+    },
+    "merged": {
+        "inputs": [{"name": ENCODER_INPUT, "shape": [1, 3, 256, 256], "dtype": "float32"},
+                   {"name": DECODER_INPUTS[1], "shape": ["boxes", 4], "dtype": "float32"}],
+        "outputs": [{"name": DECODER_OUTPUTS[0], "shape": ["boxes", 1, 256, 256], "dtype": "float32"},
+                    {"name": DECODER_OUTPUTS[1], "shape": ["boxes", 1], "dtype": "float32"}],
+    },
+}
+
+#: graph file suffix -> format name (the format table's names)
+SUFFIX_FORMAT = {".onnx": "onnx", ".xml": "openvino", ".plan": "tensorrt", ".engine": "tensorrt"}
+
+
+@dataclass
+class Bundle:
+    """A resolved engine: where its graphs are and what its manifest says.
+
+    ``graphs`` maps ``encoder``/``decoder`` (or ``merged`` for a single merged graph) to a path.
+    """
+
+    root: Path
+    format: str
+    graphs: dict[str, Path]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> str:
+        return str(self.manifest.get("precision", "fp32"))
+
+    @property
+    def merged(self) -> bool:
+        return "merged" in self.graphs
+
+    def verify(self) -> list[str]:
+        """Files whose sha256 differs from the manifest (empty when all match or no hashes are recorded)."""
+        bad = []
+        for name, digest in self.manifest.get("files", {}).items():
+            path = self.root / name
+            if not path.is_file() or sha256_file(path) != digest:
+                bad.append(name)
+        return bad
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The ``manifest.json`` of a bundle folder."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise EngineError(f"{folder}: not a bundle folder (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EngineError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or "format" not in manifest or "graphs" not in manifest:
+        raise EngineError(f"{path}: field 'format'/'graphs': missing; not a umedsam bundle manifest")
+    return manifest
+
+
+def _from_folder(folder: Path) -> Bundle:
+    manifest = read_manifest(folder)
+    graphs = {}
+    for stage, entry in manifest["graphs"].items():
+        if not isinstance(entry, dict) or "file" not in entry:
+            raise EngineError(f"{folder / 'manifest.json'}: field 'graphs.{stage}.file': missing")
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise EngineError(f"{path}: graph file named by the manifest ('graphs.{stage}') is missing")
+        graphs[stage] = path
+    if not ({"encoder", "decoder"} <= graphs.keys() or "merged" in graphs):
+        raise EngineError(f"{folder / 'manifest.json'}: field 'graphs': needs 'encoder' and 'decoder' (or 'merged')")
+    return Bundle(folder, str(manifest["format"]), graphs, manifest)
+
+
+def open_bundle(path: str | Path) -> Bundle:
+    """Resolve a bundle folder or a single graph file (CONVENTIONS.md's rule) to a :class:`Bundle`.
+
+    A single file without a manifest beside it is taken as a merged graph; the backend that opens it
+    checks its inputs and says that a bundle folder is needed when it is only one stage.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _from_folder(path)
+    if not path.is_file():
+        raise EngineError(f"{path}: engine not found")
+    fmt = SUFFIX_FORMAT.get(path.suffix.lower())
+    if fmt is None:
+        raise EngineError(f"{path}: not a graph file (known: {', '.join(SUFFIX_FORMAT)})")
+    if (path.parent / "manifest.json").is_file():
+        bundle = _from_folder(path.parent)
+        if path.resolve() not in {p.resolve() for p in bundle.graphs.values()}:
+            raise EngineError(f"{path}: the manifest.json beside it does not name this file; pass the bundle folder")
+        return bundle
+    return Bundle(path.parent, fmt, {"merged": path}, {"format": fmt, "precision": "fp32"})
+
+
+def single_stage_error(path: Path, inputs: list[str]) -> EngineError:
+    """The one line for a lone graph that holds only one stage."""
+    return EngineError(f"{path}: graph inputs {inputs} are a single stage (encoder or decoder) and no "
+                       f"manifest.json is beside it; pass the bundle folder written by umedsam-export")
