@@ -1,7 +1,8 @@
-"""The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval -> report.
+"""The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval ->
+export (OpenVINO) -> parity gate -> report.
 
-Later stages (export, INT8, compression, parity, benchmarks) join here as they land. The whole demo
-must finish within 10 minutes on 2 cores.
+Later stages (INT8, compression, benchmarks) join here as they land. The whole demo must finish
+within 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         results = predict_folder(predictor, data / "imgs", segs, root / "overlays",
                                  on_case=lambda r: log(f"predict {r.name}: {r.seconds:.2f}s"
                                                        + ("" if r.ok else f" FAILED {r.error}")))
+    export_md, parity_md, parity_ok = export_and_parity(root, data, threads, log)
     scores = evaluate_folder(segs, data / "gts")
     write_text_atomic(root / "metrics.csv", to_csv(scores))
     times = {r.name: r.seconds for r in results}
@@ -64,8 +66,46 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         markdown_table(["case", "modality", "DSC", "NSD", "seconds"], case_rows),
         "## Summary per modality",
         markdown_table(["modality", "cases", "DSC", "NSD"], summary_rows),
-        "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG).",
+        "## Export: OpenVINO FP32 bundle",
+        export_md,
+        "## Parity gate: OpenVINO bundle vs PyTorch (all cases above)",
+        parity_md,
+        "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
+        "`parity.json`.",
     ]) + "\n"
     path = root / "report.md"
     write_text_atomic(path, report)
+    if not parity_ok:
+        log("parity gate FAILED: see the report")
     return path
+
+
+def export_and_parity(root: Path, data: Path, threads: int | None,
+                      log: Callable[[str], None]) -> tuple[str, str, bool]:
+    """Export the built-in weights to OpenVINO and gate the bundle against PyTorch on the demo data."""
+    import json
+
+    from umedsam.cli.common import markdown_table
+    from umedsam.data.npz import find_cases
+    from umedsam.export import ExportOptions, export_bundle
+    from umedsam.metrics.parity import run_parity
+    from umedsam.runtime.predictor import Predictor
+
+    bundle = root / "bundles" / "openvino-fp32"
+    t = time.perf_counter()
+    manifest = export_bundle(None, bundle, ExportOptions(target="openvino", threads=threads, force=True),
+                             log=lambda s: log(f"export: {s}"))
+    log(f"export: {bundle} in {time.perf_counter() - t:.1f}s, check {manifest['status']}")
+    rows = [[stage, manifest["graphs"][stage]["file"], f"{info['openvino']['bytes'] / 1e6:.1f} MB",
+             f"{info['onnx']['seconds'] + info['openvino']['seconds']:.1f} s"]
+            for stage, info in manifest["export"]["stages"].items()]
+    check = manifest["parity"]
+    export_md = (markdown_table(["stage", "file", "size", "export time"], rows) +
+                 f"\n\nExport-time check: encoder max|Δ| {check['tensors']['encoder']['max_abs']:.2e}, decoder "
+                 f"logits max|Δ| {check['tensors']['decoder_logits']['max_abs']:.2e}, min mask agreement "
+                 f"{check['min_agreement']:.5f} → **{manifest['status']}**.")
+    with Predictor(None, threads=threads) as ref, Predictor(bundle, threads=threads) as cand:
+        report = run_parity(ref, cand, find_cases(data / "imgs"), data / "gts",
+                            on_case=lambda c: log(f"parity {c.case}: min agreement {c.min_agreement:.5f}"))
+    write_text_atomic(root / "parity.json", json.dumps(report.to_json(), indent=1, default=str))
+    return export_md, report.to_markdown(), report.passed

@@ -133,6 +133,7 @@ class CaseParity:
     kind: str
     labels: int
     agreement: list[float] = field(default_factory=list)   # per label
+    pixels_differ: int = 0                                  # voxels whose label differs between the engines
     ref_dsc: float = math.nan
     ref_nsd: float = math.nan
     cand_dsc: float = math.nan
@@ -181,7 +182,7 @@ class ParityReport:
     def to_markdown(self) -> str:
         from umedsam.metrics.evaluate import fmt4
 
-        head = ["case", "labels", "min agree", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
+        head = ["case", "labels", "min agree", "px ≠", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
                 "emb max|Δ|", "emb cos", "logit max|Δ|", "pass"]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         for c in self.cases:
@@ -190,14 +191,14 @@ class ParityReport:
                 continue
             emb, lg = c.tensors.get("embedding", {}), c.tensors.get("logits", {})
             lines.append("| " + " | ".join([
-                c.case, str(c.labels), f"{c.min_agreement:.5f}", fmt4(c.ref_dsc), fmt4(c.cand_dsc),
+                c.case, str(c.labels), f"{c.min_agreement:.5f}", str(c.pixels_differ), fmt4(c.ref_dsc), fmt4(c.cand_dsc),
                 _delta(c.cand_dsc - c.ref_dsc), fmt4(c.ref_nsd), fmt4(c.cand_nsd), _delta(c.cand_nsd - c.ref_nsd),
                 _sci(emb.get("max_abs")), _cos(emb.get("cosine")), _sci(lg.get("max_abs")),
                 "yes" if c.passed else "**no**"]) + " |")
         o = self.overall
         lines.append("")
         lines.append(f"overall ({len(self.cases)} cases, precision class {self.precision}): "
-                     f"min agreement {o.get('min_agreement', math.nan):.5f}, "
+                     f"min agreement {o.get('min_agreement', math.nan):.5f}, {o.get('pixels_differ', 0)} pixels differ, "
                      f"DSC {fmt4(o.get('ref_dsc', math.nan))} → {fmt4(o.get('cand_dsc', math.nan))} "
                      f"(Δ {_delta(o.get('dsc_delta', math.nan))}), "
                      f"NSD {fmt4(o.get('ref_nsd', math.nan))} → {fmt4(o.get('cand_nsd', math.nan))} "
@@ -268,6 +269,7 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
             result.seconds[name] = round(time.perf_counter() - start, 4)
         ref_seg, cand_seg = segs
         result.agreement = _label_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
+        result.pixels_differ = int(np.count_nonzero(ref_seg.labels != cand_seg.labels))
         for k, a in enumerate(result.agreement, start=1):
             if a < tol.min_agreement:
                 result.failures.append(f"label {k}: mask agreement {a:.5f} < {tol.min_agreement}")
@@ -319,6 +321,7 @@ def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gt
         "cases": len(results), "errors": len(results) - len(ok),
         "min_agreement": min((c.min_agreement for c in ok), default=math.nan),
         "mean_agreement": _nanmean([a for c in ok for a in c.agreement]),
+        "pixels_differ": sum(c.pixels_differ for c in ok),
         "ref_dsc": _nanmean([c.ref_dsc for c in ok]), "cand_dsc": _nanmean([c.cand_dsc for c in ok]),
         "ref_nsd": _nanmean([c.ref_nsd for c in ok]), "cand_nsd": _nanmean([c.cand_nsd for c in ok]),
     }
