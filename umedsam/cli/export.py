@@ -39,7 +39,10 @@ def export(
 
     Exits 1 when the export-time check fails (the files are kept, marked failed in the manifest).
     """
-    from umedsam.export import ExportOptions, export_bundle
+    try:
+        from umedsam.export import ExportOptions, export_bundle
+    except ModuleNotFoundError as exc:
+        raise fail(f"umedsam-export needs the export tools ({exc}): pip install 'umedsam[export]'")
 
     name = ckpt.stem if ckpt else "lite_medsam"
     out = out or Path("bundles") / f"{name}-{target}-{precision}"

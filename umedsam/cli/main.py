@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from umedsam.cli import demo, evaluate, export, parity, phantoms, predict
+from umedsam.cli import bench, demo, evaluate, export, parity, phantoms, predict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
@@ -12,6 +12,7 @@ app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
 app.command("parity")(parity.parity)
+app.command("bench")(bench.bench)
 app.command("phantoms")(phantoms.phantoms)
 app.command("demo")(demo.demo)
 

@@ -19,8 +19,10 @@ from umedsam.data.npz import find_cases, load_case
 from umedsam.metrics.parity import Tolerances, run_parity, tensor_stats
 from umedsam.runtime.preprocess import preprocess_image
 
-#: (encoder atol/rtol, decoder atol/rtol) per bundle precision
-TENSOR_TOLERANCES = {"fp32": ((1e-3, 1e-3), (1e-4, 1e-4)), "fp16": ((3e-2, 3e-2), (2e-2, 2e-2))}
+#: (encoder atol/rtol, decoder atol/rtol) per bundle precision; INT8 tensors are reported, not gated
+#: (its masks are what the check judges)
+TENSOR_TOLERANCES = {"fp32": ((1e-3, 1e-3), (1e-4, 1e-4)), "fp16": ((3e-2, 3e-2), (2e-2, 2e-2)),
+                     "int8": ((None, None), (None, None))}
 CHECK_BOXES = np.array([[10, 20, 120, 200], [30, 40, 60, 90], [100, 100, 250, 180], [0, 0, 255, 255]], np.float32)
 
 
@@ -77,5 +79,5 @@ def export_check(model, backend, precision: str, cases: Path | None = None,
         out["min_agreement"] = report.overall["min_agreement"]
         out["thresholds"] = {"encoder_atol_rtol": enc_tol, "decoder_atol_rtol": dec_tol,
                              "min_agreement": tol.min_agreement}
-        out["passed"] = bool(report.passed and all(t["passed"] for t in out["tensors"].values()))
+        out["passed"] = bool(report.passed and all(t["passed"] is not False for t in out["tensors"].values()))
         return out

@@ -1,0 +1,193 @@
+"""The benchmark: every engine on the same inputs in one run, interleaved, plus cold starts in fresh processes.
+
+Protocol (CONVENTIONS.md "Benchmarks"):
+
+1. **Stages** (in this process, all engines loaded with the same ``threads``): the encoder on one
+   preprocessed image, the decoder on 1 box and on 16 boxes (per-box time), the host-side
+   preprocessing of that image and postprocessing of one box. ``warmup`` rounds are discarded, then
+   ``iters`` rounds; in every round each engine runs once, and the engine order rotates from round to
+   round, so thermal or background drift hits all engines alike.
+2. **Cases**: every case through the shared :class:`Predictor`, engines interleaved per case (order
+   rotating), ``case_iters`` times; wall time per case plus the predictor's per-stage split. The
+   first round's masks give DSC/NSD against GT (when present) and the agreement with the first engine.
+3. **Cold start and peak RSS**: per engine, a fresh interpreter segments the first case
+   (:mod:`umedsam.bench.coldstart`); RSS only grows within a process, so it cannot be measured in
+   this one.
+
+The first engine is the reference of every speedup (its time divided by the other engine's).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from umedsam.bench.environment import environment
+from umedsam.bench.stats import speedup, summarize
+from umedsam.data.npz import Case, find_cases, find_gts, load_case, load_gt
+from umedsam.runtime.postprocess import logits_to_masks
+from umedsam.runtime.predictor import Predictor
+from umedsam.runtime.preprocess import preprocess_image, resize_box_to_256, normalize_pad, resize_longest_side
+
+STAGES = ("preprocess", "encoder", "decoder_1box", "decoder_per_box_16", "postprocess_per_box")
+
+
+@dataclass
+class BenchConfig:
+    engines: list[str]
+    data: Path
+    backends: list[str | None] | None = None
+    threads: int | None = None
+    warmup: int = 2
+    iters: int = 10
+    case_iters: int = 1
+    cold_start: bool = True
+    gts: Path | None = None
+
+
+def _stage_inputs(case: Case) -> tuple[np.ndarray, tuple[int, int], tuple[int, int], np.ndarray, np.ndarray]:
+    """The image batch (1, 3, 256, 256), sizes, and 1 + 16 boxes in 256-space, from the first case."""
+    if case.kind == "2D":
+        image = case.imgs
+        boxes = case.boxes[:, :4]
+    else:
+        z = int(np.median([(b[2] + b[5]) // 2 for b in case.boxes]))
+        image = case.imgs[min(max(z, 0), len(case.imgs) - 1)]
+        boxes = case.boxes[:, [0, 1, 3, 4]]
+    x, new_hw = preprocess_image(image)
+    hw = image.shape[:2]
+    b256 = np.stack([resize_box_to_256(b, hw) for b in boxes]).astype(np.float32)
+    many = np.resize(b256, (16, 4)).astype(np.float32)  # cycle the case's boxes to 16
+    return x[None], new_hw, hw, b256[:1], many
+
+
+def _rotate(items: list, k: int) -> list:
+    k %= max(len(items), 1)
+    return items[k:] + items[:k]
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run the whole protocol; returns the JSON-ready result."""
+    from umedsam.bench import coldstart
+    from umedsam.metrics.challenge import case_metrics, dice
+
+    backends = cfg.backends or [None] * len(cfg.engines)
+    paths = find_cases(cfg.data)
+    if not paths:
+        raise ValueError(f"{cfg.data}: no cases")
+    cases = [load_case(p) for p in paths]
+    predictors = [Predictor(None if e == "builtin" else e, backend=b, threads=cfg.threads)
+                  for e, b in zip(cfg.engines, backends)]
+    engines: list[dict[str, Any]] = []
+    try:
+        for e, p in zip(cfg.engines, predictors):
+            info = p.backend.info()
+            engines.append({"engine": e, "backend": info.get("backend"), "precision": info.get("precision", "fp32"),
+                            "info": info, "stages": {}, "cases": []})
+        idx = list(range(len(predictors)))
+
+        # 1. stages
+        image = cases[0].imgs if cases[0].kind == "2D" else None
+        x, new_hw, hw, box1, box16 = _stage_inputs(cases[0])
+        samples: dict[int, dict[str, list[float]]] = {i: {s: [] for s in STAGES} for i in idx}
+        embs = {i: predictors[i].backend.encode(x) for i in idx}
+        logits1 = predictors[0].backend.decode(embs[0], box1)[0]
+        for r in range(cfg.warmup + cfg.iters):
+            for i in _rotate(idx, r):
+                be = predictors[i].backend
+                rec = samples[i]
+                if image is not None:
+                    dt, _ = _timed(lambda: preprocess_image(image))
+                else:
+                    sl = cases[0].imgs[len(cases[0].imgs) // 2]
+                    dt, _ = _timed(lambda: normalize_pad(resize_longest_side(sl)))
+                s_pre = dt
+                s_enc, _ = _timed(lambda: be.encode(x))
+                s_d1, _ = _timed(lambda: be.decode(embs[i], box1))
+                s_d16, _ = _timed(lambda: be.decode(embs[i], box16))
+                s_post, _ = _timed(lambda: logits_to_masks(logits1, new_hw, hw))
+                if r >= cfg.warmup:
+                    for key, val in zip(STAGES, (s_pre, s_enc, s_d1, s_d16 / 16, s_post)):
+                        rec[key].append(val)
+            progress(f"stages round {r + 1}/{cfg.warmup + cfg.iters}")
+        for i in idx:
+            engines[i]["stages"] = {k: summarize(v) for k, v in samples[i].items()}
+
+        # 2. cases
+        gts_dir = find_gts(cfg.data, cfg.gts)
+        first_labels: dict[tuple[int, str], np.ndarray] = {}
+        for r in range(cfg.case_iters):
+            for case in cases:
+                for i in _rotate(idx, r + cases.index(case)):
+                    dt, seg = _timed(lambda: predictors[i].segment_case(case.kind, case.imgs, case.boxes))
+                    decoded = len(seg.calls) if case.kind == "3D" else len(case.boxes)
+                    engines[i]["cases"].append({
+                        "case": case.name, "kind": case.kind, "boxes": int(len(case.boxes)), "round": r,
+                        "seconds": dt, "decoded_boxes": decoded,
+                        "stages": {k: float(v) for k, v in seg.timings.items() if not k.startswith("cache")}})
+                    if r == 0:
+                        first_labels[(i, case.name)] = seg.labels
+                progress(f"case {case.name} round {r + 1}/{cfg.case_iters}")
+        for i in idx:
+            per_case = {}
+            for c in engines[i]["cases"]:
+                per_case.setdefault(c["case"], []).append(c["seconds"])
+            engines[i]["case_seconds"] = {k: float(np.median(v)) for k, v in per_case.items()}
+            engines[i]["case_total"] = summarize(list(engines[i]["case_seconds"].values()))
+
+        # accuracy: DSC/NSD vs GT and agreement with the reference engine
+        for i in idx:
+            acc: dict[str, Any] = {"cases": {}}
+            agree = []
+            for case in cases:
+                labels = first_labels[(i, case.name)]
+                ref = first_labels[(0, case.name)]
+                for k in range(1, len(case.boxes) + 1):
+                    d = dice(ref == k, labels == k)
+                    agree.append(1.0 if math.isnan(d) else d)
+                gt_path = gts_dir / case.name if gts_dir is not None else None
+                if gt_path is not None and gt_path.is_file():
+                    gts, spacing = load_gt(gt_path)
+                    sp = None if case.kind == "2D" else tuple(np.asarray(
+                        spacing if spacing is not None else case.spacing, float).tolist())
+                    acc["cases"][case.name] = dict(zip(("dsc", "nsd"), case_metrics(gts, labels, sp)))
+            vals = list(acc["cases"].values())
+            acc["dsc"] = float(np.nanmean([v["dsc"] for v in vals])) if vals else math.nan
+            acc["nsd"] = float(np.nanmean([v["nsd"] for v in vals])) if vals else math.nan
+            acc["min_agreement_vs_reference"] = float(min(agree)) if agree else math.nan
+            engines[i]["accuracy"] = acc
+    finally:
+        for p in predictors:
+            p.close()
+
+    # 3. cold start + peak RSS, one fresh process per engine (after this process let go of its engines)
+    if cfg.cold_start:
+        for i, e in enumerate(cfg.engines):
+            progress(f"cold start {e}")
+            engines[i]["cold_start"] = coldstart.measure(e, str(paths[0]), cfg.threads, backends[i])
+
+    ref = engines[0]
+    for e in engines:
+        e["speedup"] = {
+            "encoder": speedup(ref["stages"]["encoder"], e["stages"]["encoder"]),
+            "decoder_1box": speedup(ref["stages"]["decoder_1box"], e["stages"]["decoder_1box"]),
+            "case_total": speedup({"p50": sum(ref["case_seconds"].values())}, {"p50": sum(e["case_seconds"].values())}),
+            "cold_start": speedup({"p50": ref.get("cold_start", {}).get("wall_s")},
+                                  {"p50": e.get("cold_start", {}).get("wall_s")}),
+        }
+    return {"environment": environment(cfg.threads),
+            "config": {"data": str(cfg.data), "cases": [c.name for c in cases], "warmup": cfg.warmup,
+                       "iters": cfg.iters, "case_iters": cfg.case_iters, "threads": cfg.threads,
+                       "stage_input": paths[0].name},
+            "engines": engines}
