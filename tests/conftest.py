@@ -79,3 +79,15 @@ def onnx_bundle(tmp_path_factory):
 def ov_bundle(tmp_path_factory, small_2d):
     """... and to OpenVINO IR (its check on one small 2D phantom, to keep CI short)."""
     return _export(tmp_path_factory, "openvino", small_2d)
+
+
+@pytest.fixture(scope="session")
+def torch_segs(predictor, small_cases):
+    """The PyTorch reference labels of ``small_cases`` (name -> labels)."""
+    from umedsam.data.npz import find_cases, load_case
+
+    out = {}
+    for p in find_cases(small_cases):
+        case = load_case(p)
+        out[p.name] = predictor.segment_case(case.kind, case.imgs, case.boxes).labels
+    return out

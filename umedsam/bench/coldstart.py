@@ -18,9 +18,21 @@ from typing import Any  # noqa: E402
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB.
+
+    ``VmHWM`` from /proc is per address space and starts afresh at exec; ``ru_maxrss`` would not do:
+    Linux carries the parent's high-water mark at fork into the child's.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _child(argv: list[str]) -> None:

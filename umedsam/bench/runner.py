@@ -6,7 +6,10 @@ Protocol (CONVENTIONS.md "Benchmarks"):
    preprocessed image, the decoder on 1 box and on 16 boxes (per-box time), the host-side
    preprocessing of that image and postprocessing of one box. ``warmup`` rounds are discarded, then
    ``iters`` rounds; in every round each engine runs once, and the engine order rotates from round to
-   round, so thermal or background drift hits all engines alike.
+   round, so thermal or background drift hits all engines alike. Before an engine's turn the runner
+   idles ``settle`` seconds: thread pools busy-wait after their work (OpenMP's block time is 200 ms,
+   ONNX Runtime spins), and without the pause the previous engine's spinning threads would steal
+   the cores from the next one (measured: ORT's encoder 1.15 s interleaved vs 0.84 s alone).
 2. **Cases**: every case through the shared :class:`Predictor`, engines interleaved per case (order
    rotating), ``case_iters`` times; wall time per case plus the predictor's per-stage split. The
    first round's masks give DSC/NSD against GT (when present) and the agreement with the first engine.
@@ -48,6 +51,7 @@ class BenchConfig:
     case_iters: int = 1
     cold_start: bool = True
     gts: Path | None = None
+    settle: float = 0.3
 
 
 def _stage_inputs(case: Case) -> tuple[np.ndarray, tuple[int, int], tuple[int, int], np.ndarray, np.ndarray]:
@@ -107,6 +111,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
             for i in _rotate(idx, r):
                 be = predictors[i].backend
                 rec = samples[i]
+                time.sleep(cfg.settle)
                 if image is not None:
                     dt, _ = _timed(lambda: preprocess_image(image))
                 else:
@@ -130,6 +135,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
         for r in range(cfg.case_iters):
             for case in cases:
                 for i in _rotate(idx, r + cases.index(case)):
+                    time.sleep(cfg.settle)
                     dt, seg = _timed(lambda: predictors[i].segment_case(case.kind, case.imgs, case.boxes))
                     decoded = len(seg.calls) if case.kind == "3D" else len(case.boxes)
                     engines[i]["cases"].append({
@@ -188,6 +194,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
         }
     return {"environment": environment(cfg.threads),
             "config": {"data": str(cfg.data), "cases": [c.name for c in cases], "warmup": cfg.warmup,
+                       "settle_s": cfg.settle,
                        "iters": cfg.iters, "case_iters": cfg.case_iters, "threads": cfg.threads,
                        "stage_input": paths[0].name},
             "engines": engines}

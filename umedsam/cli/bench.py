@@ -28,6 +28,7 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result as JSON."),
     png: Optional[Path] = typer.Option(None, "--png", help="Write the chart (latency by stage; accuracy vs speed with GT)."),
     gts: Optional[Path] = typer.Option(None, "--gts", help="Ground truth (default: gts/ beside imgs/)."),
+    settle: float = typer.Option(0.3, "--settle", help="Idle seconds before each engine's turn (lets the previous engine's spinning threads sleep)."),
 ) -> None:
     """Benchmark ENGINEs side by side: markdown on stdout, JSON and PNG on request."""
     from umedsam.bench.report import to_markdown, write_chart
@@ -44,7 +45,7 @@ def bench(
             write_phantoms(data, n2d=1, n3d=1, seed=0)
         cfg = BenchConfig(engines=list(engine), data=data, backends=list(backend) if backend else None,
                           threads=threads, warmup=warmup, iters=iters, case_iters=case_iters,
-                          cold_start=cold_start, gts=gts)
+                          cold_start=cold_start, gts=gts, settle=settle)
         try:
             with err_console.status("benchmarking") as status:
                 result = run_bench(cfg, progress=lambda s: status.update(f"benchmarking: {s}"))
@@ -55,3 +56,7 @@ def bench(
         write_text_atomic(json_out, json.dumps(result, indent=1, default=str))
     if png is not None and write_chart(result, png) is None:
         err_console.print("[yellow]warning:[/] no PNG: matplotlib is not installed (pip install 'umedsam[bench]')")
+
+
+if __name__ == "__main__":
+    app()

@@ -26,3 +26,7 @@ def demo(
     except UmedsamError as exc:
         raise fail(str(exc))
     typer.echo(report.read_text())
+
+
+if __name__ == "__main__":
+    app()

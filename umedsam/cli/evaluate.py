@@ -43,3 +43,7 @@ def evaluate(
                               [(m, n, fmt4(d), fmt4(s)) for m, n, d, s in summary]))
     if errors:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

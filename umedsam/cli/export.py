@@ -76,3 +76,7 @@ def export(
         typer.echo(f"  umedsam-bench --engine {ref if ckpt else 'builtin'} --engine {out}")
     if manifest["status"] == "failed":
         raise fail(f"{out}: export-time check FAILED (files kept; manifest status 'failed')")
+
+
+if __name__ == "__main__":
+    app()

@@ -68,3 +68,7 @@ def parity(
         write_text_atomic(json_out, json.dumps(report.to_json(), indent=1, default=str))
     if not report.passed:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

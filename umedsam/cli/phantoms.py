@@ -21,3 +21,7 @@ def phantoms(
 
     paths = write_phantoms(out, n2d=n2d, n3d=n3d, seed=seed)
     typer.echo(f"wrote {len(paths)} synthetic cases to {out}/imgs (GT in {out}/gts)")
+
+
+if __name__ == "__main__":
+    app()

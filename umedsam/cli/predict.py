@@ -21,9 +21,10 @@ def predict(
     backend: Optional[str] = typer.Option(None, "--backend", help="Override the backend chosen from the format table."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads of the backend (default: all cores)."),
     overlays: Optional[Path] = typer.Option(None, "--overlays", help="Write PNG overlays (image, boxes, masks) here."),
-    box_batch: int = typer.Option(16, "--box-batch", help="Boxes per decoder call."),
+    box_batch: Optional[int] = typer.Option(None, "--box-batch", help="Boxes per decoder call (default: the backend's; 1 on CPU)."),
     slice_batch: int = typer.Option(1, "--slice-batch", help="3D slices per encoder call."),
     max_cache_mb: float = typer.Option(1024, "--max-cache-mb", help="Bound of the 3D slice-embedding cache (MiB)."),
+    sidecars: bool = typer.Option(True, "--sidecars/--no-sidecars", help="Write a JSON sidecar (per-box IoU, timings) per case."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -50,9 +51,13 @@ def predict(
                 fail(result.error)
             advance(f"{result.name} {result.seconds:.2f}s")
 
-        results = predict_folder(predictor, inputs, outputs, overlays, on_case)
+        results = predict_folder(predictor, inputs, outputs, overlays, on_case, sidecars)
     done = sum(r.ok for r in results)
     typer.echo(f"{done}/{len(results)} cases written to {outputs} "
                f"({sum(r.seconds for r in results if r.ok):.1f}s total)")
     if failed:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -99,6 +99,7 @@ class RecordingBackend(Backend):
         super().__init__(inner.path, inner.threads)
         self.inner = inner
         self.name = inner.name
+        self.preferred_box_batch = inner.preferred_box_batch
         self.reset()
 
     def reset(self) -> None:

@@ -31,17 +31,18 @@ class CaseResult:
 
 
 def predict_case(predictor: Predictor, path: Path, out_dir: Path,
-                 overlay_dir: Path | None = None) -> CaseResult:
-    """Segment one case file and write ``segs`` (+ per-box scores JSON, + overlay PNG)."""
+                 overlay_dir: Path | None = None, sidecar: bool = True) -> CaseResult:
+    """Segment one case file and write ``segs`` (+ per-box scores JSON unless ``sidecar`` is off, + overlay PNG)."""
     start = time.perf_counter()
     try:
         case = load_case(path)
         seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
         save_segs(out_dir / path.name, seg.labels)
-        sidecar = {"case": path.name, "kind": case.kind, "boxes": seg.scores,
-                   "timings_s": {k: round(v, 6) for k, v in seg.timings.items()},
-                   "backend": predictor.backend.info()}
-        write_text_atomic(out_dir / (path.stem + ".json"), json.dumps(sidecar, indent=1))
+        if sidecar:
+            info = {"case": path.name, "kind": case.kind, "boxes": seg.scores,
+                    "timings_s": {k: round(v, 6) for k, v in seg.timings.items()},
+                    "backend": predictor.backend.info()}
+            write_text_atomic(out_dir / (path.stem + ".json"), json.dumps(info, indent=1))
         if overlay_dir is not None:
             from umedsam.runtime.overlay import write_overlay
 
@@ -54,14 +55,14 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
 
 def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path,
                    overlay_dir: str | Path | None = None,
-                   on_case: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+                   on_case: Callable[[CaseResult], None] | None = None, sidecars: bool = True) -> list[CaseResult]:
     """Predict every ``*.npz`` case of ``inputs`` into ``outputs``; write ``efficiency.csv``."""
     out_dir = Path(outputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     overlays = Path(overlay_dir) if overlay_dir is not None else None
     results = []
     for path in find_cases(inputs):
-        result = predict_case(predictor, path, out_dir, overlays)
+        result = predict_case(predictor, path, out_dir, overlays, sidecars)
         results.append(result)
         if on_case is not None:
             on_case(result)

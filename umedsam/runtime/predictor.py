@@ -5,8 +5,8 @@ two changes that do not alter masks:
 
 * each 3D slice is encoded once and its embedding shared by every box (the reference re-encodes per
   box and slice), in a bounded LRU cache; slices are encoded ahead in small batches;
-* the boxes of a 2D image go through the decoder together (the reference decodes one at a time;
-  the logits differ by ~3e-5, far below any decision margin seen on the golden cases).
+* the boxes of a 2D image may go through the decoder together (``box_batch``; the reference decodes
+  one at a time, as CPU backends do by default; batched logits differ by ~3e-5).
 
 Reference quirks kept (they change masks): INTER_AREA resizing of images and of the propagated
 label masks holding the value k (not 1), truncating box scaling in the box's own dtype, +-3 px
@@ -96,12 +96,13 @@ class Predictor:
     ...     seg.labels, seg.scores
 
     ``engine`` is anything the format table resolves (``.pth``, bundle folder, ...) or a ready
-    :class:`Backend`. ``box_batch`` bounds how many boxes go through the decoder at once,
+    :class:`Backend`. ``box_batch`` bounds how many boxes go through the decoder at once (None: the
+    backend's preference, 1 on CPUs),
     ``slice_batch`` how many 3D slices are encoded together, ``max_cache_mb`` the embedding cache.
     """
 
     def __init__(self, engine: str | Path | Backend | None = None, backend: str | None = None,
-                 threads: int | None = None, box_batch: int = 16, slice_batch: int = 1,
+                 threads: int | None = None, box_batch: int | None = None, slice_batch: int = 1,
                  max_cache_mb: float = DEFAULT_MAX_CACHE_MB) -> None:
         if isinstance(engine, Backend):
             self.backend = engine
@@ -109,7 +110,7 @@ class Predictor:
             from umedsam.runtime.formats import load_backend
 
             self.backend = load_backend(engine, backend=backend, threads=threads)
-        self.box_batch = max(1, int(box_batch))
+        self.box_batch = max(1, int(box_batch if box_batch is not None else self.backend.preferred_box_batch))
         self.slice_batch = max(1, int(slice_batch))
         self.max_cache_mb = max_cache_mb
 

@@ -106,6 +106,7 @@ class TensorRTBackend(GraphBackend):
     """Encoder and decoder engines of a TensorRT bundle. ``threads`` does not apply (GPU); it is recorded."""
 
     name = "tensorrt"
+    preferred_box_batch = 16
 
     def __init__(self, path: str, threads: int | None = None) -> None:
         super().__init__(path, threads)
