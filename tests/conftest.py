@@ -61,12 +61,13 @@ def small_cases(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_2d(small_cases, tmp_path_factory):
-    """The 2D phantom of ``small_cases`` alone (an imgs folder)."""
-    folder = tmp_path_factory.mktemp("small_2d") / "imgs"
-    folder.mkdir()
-    for p in (small_cases / "imgs").glob("2D*.npz"):
-        (folder / p.name).write_bytes(p.read_bytes())
-    return folder
+    """The 2D phantom of ``small_cases`` alone (a root with imgs/ and gts/)."""
+    root = tmp_path_factory.mktemp("small_2d")
+    for sub in ("imgs", "gts"):
+        (root / sub).mkdir()
+        for p in (small_cases / sub).glob("2D*.npz"):
+            (root / sub / p.name).write_bytes(p.read_bytes())
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -20,14 +20,10 @@ def test_summarize_and_speedup():
     assert math.isclose(speedup({"p50": 2.0}, {"p50": 0.5}), 4.0) and math.isnan(speedup({}, {"p50": 1}))
 
 
-def test_bench_cli_outputs(onnx_bundle, ov_bundle, small_cases, tmp_path):
+def test_bench_cli_outputs(onnx_bundle, ov_bundle, small_2d, tmp_path):
     from umedsam.cli.main import app
 
-    root = tmp_path / "data"
-    for sub in ("imgs", "gts"):
-        (root / sub).mkdir(parents=True)
-        for p in (small_cases / sub).glob("2D*.npz"):
-            (root / sub / p.name).write_bytes(p.read_bytes())
+    root = small_2d
     js, png = tmp_path / "bench.json", tmp_path / "bench.png"
     result = CliRunner().invoke(app, ["bench", "--engine", str(onnx_bundle[0]), "--engine", str(ov_bundle[0]),
                                       "--data", str(root), "--threads", "2", "--warmup", "1", "--iters", "2",

@@ -8,6 +8,9 @@ the CPU (OpenVINO picks bf16 on AMX CPUs by default); ``precision_hint`` changes
 
 OpenVINO may write into input tensors it was handed; inputs are therefore copied into the request
 (``share_inputs=False``) and outputs copied out, because the predictor reuses cached embeddings.
+
+The decoder is compiled with a static single box for the common one-box call (51 vs 56 ms per call
+with dynamic shapes at 2 threads); the dynamic-box decoder is compiled on the first multi-box call.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import openvino as ov
 
 from umedsam.errors import EngineError
 from umedsam.runtime.backends.graph_backend import GraphBackend
+from umedsam.runtime.bundle import DECODER_INPUTS
 
 
 def default_cache_dir() -> Path:
@@ -50,23 +54,38 @@ class OpenVINOBackend(GraphBackend):
             config["INFERENCE_PRECISION_HINT"] = precision_hint
             if threads:
                 config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.config = config
         self.compiled: dict[str, ov.CompiledModel] = {}
         self.requests: dict[str, ov.InferRequest] = {}
         for stage, graph in self.bundle.graphs.items():
             if graph.suffix.lower() not in (".xml", ".onnx"):
                 raise EngineError(f"{graph}: OpenVINO runs .xml (IR) or .onnx graphs; use --backend "
                                   f"{self.bundle.format} for this bundle")
-            try:
-                self.compiled[stage] = self.core.compile_model(str(graph), self.device, config)
-            except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
-                raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
-                                  f"({str(exc).strip().splitlines()[0]})") from None
-            self.requests[stage] = self.compiled[stage].create_infer_request()
+            if stage == "decoder":
+                self._compile("decoder_1box", graph, static_boxes=True)
+            else:
+                self._compile(stage, graph)
         if self.bundle.merged:
             graph = self.bundle.graphs["merged"]
             self._check_merged(graph, [p.get_any_name() for p in self.compiled["merged"].inputs])
 
+    def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
+        try:
+            model = self.core.read_model(str(graph))
+            if static_boxes:
+                model.reshape({DECODER_INPUTS[1]: [1, 4]})
+            self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
+            raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
+                              f"({str(exc).strip().splitlines()[0]})") from None
+        self.requests[key] = self.compiled[key].create_infer_request()
+
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if stage == "decoder":
+            if len(feeds[DECODER_INPUTS[1]]) == 1:
+                stage = "decoder_1box"
+            elif "decoder" not in self.requests:
+                self._compile("decoder", self.bundle.graphs["decoder"])
         request = self.requests[stage]
         result = request.infer(feeds, share_inputs=False, share_outputs=False)
         return {port.get_any_name(): np.array(value, copy=True) for port, value in result.items()}

@@ -1,0 +1,31 @@
+"""benchmarks/challenge_harness.py: one fresh process per case and engine, DSC/NSD beside the times."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "challenge_harness.py"
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("challenge_harness", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsys):
+    out = tmp_path / "harness.json"
+    container = SCRIPT.parents[1] / "docker" / "predict.sh"
+    report = _harness().main(["--data", str(small_2d), "--threads", "2", "--json", str(out),
+                              "--engine", f"openvino={ov_bundle[0]}", "--engine", f"container={container}"])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    (case,) = report["cases"]
+    assert list(case["engines"]) != [] and set(case["engines"]) == {"reference", "torch", "openvino", "container"}
+    dscs = {name: e["dsc"] for name, e in case["engines"].items()}
+    assert all("error" not in e and e["seconds"] > 0 for e in case["engines"].values())
+    assert len(set(round(d, 6) for d in dscs.values())) == 1  # FP32 everywhere: the same masks
+    text = capsys.readouterr().out
+    assert "| **total** |" in text and "conservative" in text
