@@ -17,7 +17,8 @@ Engines (``--engine NAME=PATH``; the first two are always run):
   code instead of timm + segment_anything imports).
 * ``torch``: our PyTorch path (slice embeddings cached across boxes).
 * any bundle or checkpoint: ``umedsam-predict --engine PATH``; a ``.sh`` path is run as a
-  ``predict.sh`` (the container's entry point) with ``UMEDSAM_INPUTS``/``UMEDSAM_OUTPUTS`` set.
+  ``predict.sh`` (the container's entry point) with ``UMEDSAM_INPUTS``/``UMEDSAM_OUTPUTS`` set
+  (its bundle comes from ``UMEDSAM_BUNDLE`` in the environment, as in the container).
 
 Engine order rotates from case to case. Run it as
 ``python benchmarks/challenge_harness.py --data DIR [--engine onnx=bundles/onnx ...] [--threads N]``;

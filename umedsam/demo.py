@@ -1,7 +1,7 @@
 """The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval ->
-export (OpenVINO) -> parity gate -> report.
+export (OpenVINO) -> parity gate -> bench -> report.
 
-Later stages (INT8, compression, benchmarks) join here as they land. The whole demo must finish
+Later stages (INT8, compression) join here as they land. The whole demo must finish
 within 10 minutes on 2 cores.
 """
 
@@ -50,6 +50,7 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
                                  on_case=lambda r: log(f"predict {r.name}: {r.seconds:.2f}s"
                                                        + ("" if r.ok else f" FAILED {r.error}")))
     export_md, parity_md, parity_ok = export_and_parity(root, data, threads, log)
+    bench_md = bench_engines(root, data, threads, log)
     scores = evaluate_folder(segs, data / "gts")
     write_text_atomic(root / "metrics.csv", to_csv(scores))
     times = {r.name: r.seconds for r in results}
@@ -70,8 +71,10 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         export_md,
         "## Parity gate: OpenVINO bundle vs PyTorch (all cases above)",
         parity_md,
+        "## Benchmark: PyTorch vs OpenVINO, side by side (`umedsam-bench`)",
+        bench_md,
         "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
-        "`parity.json`.",
+        "`parity.json`, `bench.json`, `bench.png`.",
     ]) + "\n"
     path = root / "report.md"
     write_text_atomic(path, report)
@@ -109,3 +112,26 @@ def export_and_parity(root: Path, data: Path, threads: int | None,
                             on_case=lambda c: log(f"parity {c.case}: min agreement {c.min_agreement:.5f}"))
     write_text_atomic(root / "parity.json", json.dumps(report.to_json(), indent=1, default=str))
     return export_md, report.to_markdown(), report.passed
+
+
+def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> str:
+    """A short side-by-side benchmark (PyTorch vs the OpenVINO bundle) on two 2D cases."""
+    import json
+    import shutil
+
+    from umedsam.bench.report import to_markdown, write_chart
+    from umedsam.bench.runner import BenchConfig, run_bench
+
+    sub = root / "bench_data"
+    names = [p.name for p in sorted((data / "imgs").glob("2D*.npz"))]
+    pick = [n for n in names if "DSB2018q3" in n][:1] + [n for n in names if "_US_" in n][:1] or names[:2]
+    for folder in ("imgs", "gts"):
+        (sub / folder).mkdir(parents=True, exist_ok=True)
+        for n in pick:
+            shutil.copyfile(data / folder / n, sub / folder / n)
+    cfg = BenchConfig(engines=["builtin", str(root / "bundles" / "openvino-fp32")], data=sub, threads=threads,
+                      warmup=1, iters=3)
+    result = run_bench(cfg, progress=lambda s: log(f"bench: {s}"))
+    write_text_atomic(root / "bench.json", json.dumps(result, indent=1, default=str))
+    write_chart(result, root / "bench.png")
+    return to_markdown(result)

@@ -16,7 +16,9 @@ def _harness():
     return module
 
 
-def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsys):
+def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("UMEDSAM_BUNDLE", str(ov_bundle[0]))  # what the container's predict.sh runs
+    monkeypatch.setenv("UMEDSAM_OV_CACHE", str(tmp_path / "ovcache"))
     out = tmp_path / "harness.json"
     container = SCRIPT.parents[1] / "docker" / "predict.sh"
     report = _harness().main(["--data", str(small_2d), "--threads", "2", "--json", str(out),
