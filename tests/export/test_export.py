@@ -132,3 +132,16 @@ def test_merged_graph(onnx_bundle, tmp_path, torch_model):
     lone.write_bytes((folder / "encoder.onnx").read_bytes())
     with pytest.raises(EngineError, match="single stage .* pass the bundle folder"):
         load_backend(lone)
+
+
+def test_openvino_from_an_onnx_bundle(onnx_bundle, small_2d, tmp_path):
+    """--from-onnx: IR built from an existing ONNX bundle, no second torch export."""
+    from umedsam.export import ExportOptions, export_bundle
+
+    folder, src = onnx_bundle
+    manifest = export_bundle(None, tmp_path / "ov", ExportOptions(target="openvino", from_onnx=folder,
+                                                                 check_data=small_2d, threads=2))
+    assert manifest["status"] == "passed" and manifest["export"]["stages"]["encoder"]["onnx"]["copied_from"]
+    assert manifest["from_onnx"]["files"] == src["files"]
+    with pytest.raises(UmedsamError, match="--from-onnx"):
+        export_bundle(None, tmp_path / "x", ExportOptions(target="onnx", from_onnx=folder))

@@ -34,6 +34,7 @@ def export(
     max_boxes: int = typer.Option(256, "--max-boxes", help="TensorRT: most boxes per decoder call."),
     max_slice_batch: int = typer.Option(16, "--max-slice-batch", help="TensorRT: most slices per encoder call."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="TensorRT INT8 on TensorRT 8.6: calibration cases."),
+    from_onnx: Optional[Path] = typer.Option(None, "--from-onnx", help="Build openvino/trt from this ONNX bundle (e.g. a QDQ INT8 one) instead of re-exporting."),
 ) -> None:
     """Export CKPT to a bundle: encoder + decoder graphs, manifest.json, and a parity check.
 
@@ -48,7 +49,7 @@ def export(
     out = out or Path("bundles") / f"{name}-{target}-{precision}"
     opts = ExportOptions(target=target, precision=precision, opset=opset, simplify=simplify, merged=merged,
                          check=check, check_data=check_data, threads=threads, force=force, max_boxes=max_boxes,
-                         max_slice_batch=max_slice_batch, calib=calib)
+                         max_slice_batch=max_slice_batch, calib=calib, from_onnx=from_onnx)
     try:
         manifest = export_bundle(ckpt, out, opts, log=lambda s: typer.echo(f"· {s}", err=True))
     except UmedsamError as exc:

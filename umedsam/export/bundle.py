@@ -44,6 +44,9 @@ class ExportOptions:
     max_slice_batch: int = 16
     calib: Path | None = None
     workspace_gb: float = 2.0
+    # build OpenVINO/TensorRT from an existing ONNX bundle (e.g. the QDQ bundle of umedsam-quantize,
+    # or on a GPU machine without the torch exporter's environment) instead of exporting again
+    from_onnx: Path | None = None
 
 
 def _validate(opts: ExportOptions) -> None:
@@ -75,12 +78,16 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
     """Export ``ckpt`` (None = built-in weights) to the bundle folder ``out``; returns its manifest."""
     _validate(opts)
     out = Path(out)
+    src = _source_onnx(opts) if opts.from_onnx is not None else None
+    if ckpt is None and src is not None and not src.manifest.get("source", {}).get("builtin", True):
+        ckpt = src.manifest["source"]["checkpoint"]  # the check compares against what the ONNX came from
     ckpt_path = Path(ckpt) if ckpt is not None else builtin_checkpoint()
     trt_ctx = None
     if opts.target == "trt":  # fail fast, before a minute of export, when TensorRT or a GPU is missing
-        from umedsam.export.tensorrt_export import check_target
+        from umedsam.export.tensorrt_export import check_target, onnx_has_qdq
 
-        trt_ctx = check_target(opts.precision, has_qdq=False, has_calibration=opts.calib is not None)
+        has_qdq = src is not None and onnx_has_qdq(src.graphs["encoder"])
+        trt_ctx = check_target(opts.precision, has_qdq=has_qdq, has_calibration=opts.calib is not None)
 
     from umedsam.model import load_checkpoint
     from umedsam.export.onnx_export import export_stage, merge_stages
@@ -93,10 +100,19 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
         onnx_dir.mkdir(exist_ok=True)
         stages: dict[str, Any] = {}
         for stage in ("encoder", "decoder"):
+            if src is not None:
+                shutil.copyfile(src.graphs[stage], onnx_dir / f"{stage}.onnx")
+                stages[stage] = {"onnx": {"copied_from": str(src.graphs[stage]), "seconds": 0.0,
+                                          "bytes": (onnx_dir / f"{stage}.onnx").stat().st_size}}
+                continue
             log(f"exporting {stage} to ONNX (opset {opts.opset})")
             stages[stage] = {"onnx": export_stage(model, stage, onnx_dir / f"{stage}.onnx", opts.opset, opts.simplify)}
         graphs = {s: f"{s}.onnx" for s in stages}
-        extra: dict[str, Any] = {"opset": opts.opset}
+        extra: dict[str, Any] = {"opset": src.manifest.get("opset", opts.opset) if src else opts.opset}
+        if src is not None:
+            extra["from_onnx"] = {"bundle": str(src.root), "files": src.manifest.get("files", {})}
+            if src.manifest.get("quantization"):
+                extra["quantization"] = src.manifest["quantization"]
         if opts.target == "onnx" and opts.merged:
             merge_stages(onnx_dir / "encoder.onnx", onnx_dir / "decoder.onnx", onnx_dir / "model.onnx")
             extra["merged_graph"] = "model.onnx"
@@ -127,6 +143,18 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
         raise
 
 
+def _source_onnx(opts: ExportOptions):
+    """The ONNX bundle to build from (``--from-onnx``), validated."""
+    from umedsam.runtime.bundle import open_bundle
+
+    if opts.target == "onnx":
+        raise UmedsamError("--from-onnx builds OpenVINO or TensorRT from an ONNX bundle; --target onnx has nothing to do")
+    src = open_bundle(opts.from_onnx)
+    if src.format != "onnx" or src.merged:
+        raise UmedsamError(f"{opts.from_onnx}: --from-onnx needs an ONNX bundle folder with encoder and decoder graphs")
+    return src
+
+
 def _run_check(model, folder: Path, manifest: dict[str, Any], opts: ExportOptions,
                log: Callable[[str], None]) -> dict[str, Any]:
     from umedsam.export.check import export_check
@@ -135,7 +163,8 @@ def _run_check(model, folder: Path, manifest: dict[str, Any], opts: ExportOption
     log("export-time check against PyTorch")
     start = time.perf_counter()
     with load_backend(folder, threads=opts.threads) as backend:
-        result = export_check(model, backend, opts.precision, opts.check_data, opts.threads)
+        precision = "int8" if manifest.get("quantization") else opts.precision
+        result = export_check(model, backend, precision, opts.check_data, opts.threads)
     result["seconds"] = round(time.perf_counter() - start, 2)
     result["backend"] = manifest["format"]
     manifest["parity"] = result
