@@ -61,7 +61,7 @@ def _command(spec: str, inputs: Path, outputs: Path, threads: int | None) -> tup
     return cmd, env
 
 
-def run_case(case: Path, spec: str, work: Path, threads: int | None) -> dict[str, Any]:
+def run_case(case: Path, spec: str, work: Path, threads: int | None, timeout: float = 1800) -> dict[str, Any]:
     """One fresh-process run of one case; returns wall seconds and the written segs (or the error)."""
     inputs, outputs = work / "inputs", work / "outputs"
     shutil.rmtree(work, ignore_errors=True)
@@ -70,7 +70,10 @@ def run_case(case: Path, spec: str, work: Path, threads: int | None) -> dict[str
     shutil.copyfile(case, inputs / case.name)
     cmd, env = _command(spec, inputs, outputs, threads)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"seconds": time.perf_counter() - start, "error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - start
     out = outputs / case.name
     if proc.returncode != 0 or not out.is_file():
@@ -104,9 +107,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             order = engines[n % len(engines):] + engines[: n % len(engines)]
             for name, spec in order:
                 runs = [run_case(case, spec, Path(tmp) / name, args.threads) for _ in range(max(1, args.repeat))]
-                result = runs[-1]
+                good = [r for r in runs if "error" not in r]
+                result = good[-1] if good else runs[-1]  # an engine that failed any run is marked failed
                 result["runs"] = [r["seconds"] for r in runs]
-                result["seconds"] = float(np.median(result["runs"]))
+                result["seconds"] = float(np.median([r["seconds"] for r in good])) if good else math.nan
+                if len(good) < len(runs):
+                    result["error"] = next(r["error"] for r in runs if "error" in r)
                 if "segs" in result and gt is not None:
                     sp = None if c.kind == "2D" else tuple(np.asarray(gt[1] if gt[1] is not None else c.spacing,
                                                                       float).tolist())
@@ -120,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           "inference); reference path without the overlay PNG (conservative); "
                           f"median of {max(1, args.repeat)} run(s)",
               "threads": args.threads, "engines": dict(engines), "cases": rows,
-              "total_seconds": {n: sum(r["engines"][n]["seconds"] for r in rows) for n in names}}
+              # an engine with any failed case has no total: a crash must not look fast
+              "total_seconds": {n: (math.nan if any("error" in r["engines"][n] for r in rows)
+                                    else sum(r["engines"][n]["seconds"] for r in rows)) for n in names}}
     print(to_markdown(report, names))
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1))

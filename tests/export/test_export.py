@@ -132,6 +132,18 @@ def test_merged_graph(onnx_bundle, tmp_path, torch_model):
     lone.write_bytes((folder / "encoder.onnx").read_bytes())
     with pytest.raises(EngineError, match="single stage .* pass the bundle folder"):
         load_backend(lone)
+    # inside a bundle, the manifest's merged_graph (umedsam-export --merged) names the merged file
+    copy = tmp_path / "bundle"
+    copy.mkdir()
+    for name in ("encoder.onnx", "decoder.onnx"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    (copy / "model.onnx").write_bytes(merged.read_bytes())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.update(merged_graph="model.onnx", status="failed")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert open_bundle(copy / "model.onnx").merged and not open_bundle(copy).merged
+    with pytest.warns(UserWarning, match="FAILED its export-time check"):
+        load_backend(copy, threads=1).close()
 
 
 def test_openvino_from_an_onnx_bundle(onnx_bundle, small_2d, tmp_path):

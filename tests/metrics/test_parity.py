@@ -37,6 +37,25 @@ def test_precision_classes_and_defaults():
     assert with_overrides(Tolerances(), atol=None, max_dsc_drop=0.005).max_dsc_drop == 0.005
 
 
+def test_recording_keeps_the_first_box_only():
+    """Engines batch boxes differently (TensorRT 16, CPUs 1): compare the first box of the first call."""
+    from umedsam.metrics.parity import RecordingBackend
+    from umedsam.runtime import Backend
+
+    class Fake(Backend):
+        def encode(self, images):
+            return np.zeros((len(images), 256, 64, 64), np.float32)
+
+        def decode(self, embedding, boxes256):
+            n = len(boxes256)
+            return np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1) * np.ones((n, 1, 256, 256), np.float32), \
+                np.zeros((n, 1), np.float32)
+
+    rec = RecordingBackend(Fake("<fake>"))
+    rec.decode(rec.encode(np.zeros((1, 3, 256, 256), np.float32)), np.zeros((3, 4), np.float32))
+    assert rec.logits.shape == (1, 1, 256, 256) and rec.iou.shape == (1, 1) and rec.logits.max() == 0
+
+
 def test_first_divergence_names_the_slice():
     ref = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 5]}]
     cand = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 6]}]

@@ -69,7 +69,10 @@ def measure(engine: str, case: str, threads: int | None = None, backend: str | N
     if backend:
         cmd += ["--backend", backend]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:.0f} s", "wall_s": time.perf_counter() - start}
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]

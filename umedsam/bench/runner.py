@@ -91,10 +91,11 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
     if not paths:
         raise ValueError(f"{cfg.data}: no cases")
     cases = [load_case(p) for p in paths]
-    predictors = [Predictor(None if e == "builtin" else e, backend=b, threads=cfg.threads)
-                  for e, b in zip(cfg.engines, backends)]
+    predictors: list[Predictor] = []
     engines: list[dict[str, Any]] = []
     try:
+        for e, b in zip(cfg.engines, backends):
+            predictors.append(Predictor(None if e == "builtin" else e, backend=b, threads=cfg.threads))
         for e, p in zip(cfg.engines, predictors):
             info = p.backend.info()
             engines.append({"engine": e, "backend": info.get("backend"), "precision": info.get("precision", "fp32"),
@@ -183,14 +184,17 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
             progress(f"cold start {e}")
             engines[i]["cold_start"] = coldstart.measure(e, str(paths[0]), cfg.threads, backends[i])
 
+    def cold(e: dict[str, Any]) -> float | None:
+        c = e.get("cold_start", {})
+        return None if "error" in c else c.get("wall_s")
+
     ref = engines[0]
     for e in engines:
         e["speedup"] = {
             "encoder": speedup(ref["stages"]["encoder"], e["stages"]["encoder"]),
             "decoder_1box": speedup(ref["stages"]["decoder_1box"], e["stages"]["decoder_1box"]),
             "case_total": speedup({"p50": sum(ref["case_seconds"].values())}, {"p50": sum(e["case_seconds"].values())}),
-            "cold_start": speedup({"p50": ref.get("cold_start", {}).get("wall_s")},
-                                  {"p50": e.get("cold_start", {}).get("wall_s")}),
+            "cold_start": speedup({"p50": cold(ref)}, {"p50": cold(e)}),
         }
     return {"environment": environment(cfg.threads),
             "config": {"data": str(cfg.data), "cases": [c.name for c in cases], "warmup": cfg.warmup,

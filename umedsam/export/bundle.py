@@ -8,6 +8,7 @@ then exits non-zero.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -44,8 +45,8 @@ class ExportOptions:
     max_slice_batch: int = 16
     calib: Path | None = None
     workspace_gb: float = 2.0
-    # build OpenVINO/TensorRT from an existing ONNX bundle (e.g. the QDQ bundle of umedsam-quantize,
-    # or on a GPU machine without the torch exporter's environment) instead of exporting again
+    # build OpenVINO/TensorRT from an existing ONNX bundle (e.g. the QDQ bundle of umedsam-quantize)
+    # instead of exporting again; the checkpoint is still loaded for the export-time check
     from_onnx: Path | None = None
 
 
@@ -68,6 +69,9 @@ def _prepare_out(out: Path, force: bool) -> Path:
 
 
 def _commit(tmp: Path, out: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle must be readable like any folder
     if out.exists():
         shutil.rmtree(out) if out.is_dir() else out.unlink()
     tmp.rename(out)
@@ -82,6 +86,11 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
     if ckpt is None and src is not None and not src.manifest.get("source", {}).get("builtin", True):
         ckpt = src.manifest["source"]["checkpoint"]  # the check compares against what the ONNX came from
     ckpt_path = Path(ckpt) if ckpt is not None else builtin_checkpoint()
+    if opts.target == "openvino":  # fail fast, before a minute of export
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise UmedsamError("--target openvino needs OpenVINO: pip install openvino") from None
     trt_ctx = None
     if opts.target == "trt":  # fail fast, before a minute of export, when TensorRT or a GPU is missing
         from umedsam.export.tensorrt_export import check_target, onnx_has_qdq
@@ -190,7 +199,7 @@ def _build_trt(onnx_dir: Path, out: Path, stages: dict[str, Any], opts: ExportOp
         log(f"building TensorRT {plan.precision} engine for the {stage} on {gpu[0]}")
         stages[stage]["tensorrt"] = build_engine(onnx_dir / f"{stage}.onnx", out / f"{stage}.plan", stage, plan,
                                                  prof[stage], gpu, calib if stage == "encoder" else None,
-                                                 opts.workspace_gb)
+                                                 opts.workspace_gb, calib_hash)
     extra: dict[str, Any] = {}
     if plan.int8:
         extra["quantization"] = {"method": f"tensorrt-{plan.int8_mode}", "calibration_sha256": calib_hash}

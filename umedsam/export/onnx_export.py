@@ -85,8 +85,15 @@ def export_stage(model: MedSAMLite, stage: str, path: Path, opset: int = DEFAULT
         raise UmedsamError(f"ONNX export of the {stage} failed: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
     exported = time.perf_counter() - start
-    simplified = simplify and simplify_available() and _simplify(path)
-    onnx.checker.check_model(str(path), full_check=True)
+    try:
+        simplified = simplify and simplify_available() and _simplify(path)
+    except Exception as exc:  # onnxslim is an optional optimisation: keep the unsimplified graph
+        simplified = False
+        logging.getLogger(__name__).warning("onnxslim failed on the %s (%s); graph kept unsimplified", stage, exc)
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise UmedsamError(f"{path}: onnx.checker rejects the exported {stage}: {str(exc).splitlines()[0]}") from None
     graph = onnx.load(str(path), load_external_data=False)
     return {"seconds": round(time.perf_counter() - start, 2), "export_seconds": round(exported, 2),
             "simplified": bool(simplified), "opset": opset, "nodes": len(graph.graph.node),

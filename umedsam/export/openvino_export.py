@@ -13,12 +13,17 @@ from typing import Any
 
 import openvino as ov
 
+from umedsam.errors import UmedsamError
+
 
 def convert_stage(onnx_path: Path, xml_path: Path, precision: str = "fp32") -> dict[str, Any]:
     """Convert one ONNX stage to IR (``.xml`` + ``.bin``)."""
     start = time.perf_counter()
-    model = ov.convert_model(str(onnx_path))
-    ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "fp16"))
+    try:
+        model = ov.convert_model(str(onnx_path))
+        ov.save_model(model, str(xml_path), compress_to_fp16=(precision == "fp16"))
+    except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure with long messages
+        raise UmedsamError(f"{onnx_path}: OpenVINO conversion failed: {str(exc).strip().splitlines()[0]}") from None
     return {"seconds": round(time.perf_counter() - start, 2),
             "bytes": xml_path.stat().st_size + xml_path.with_suffix(".bin").stat().st_size,
             "weights": "f16" if precision == "fp16" else "f32"}

@@ -68,9 +68,17 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "umedsam" / "tensorrt"
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Caches are trusted when present, so they must never be seen half-written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def _constrain_precision(trt, network) -> int:
-    """Pin the layers that overflow or saturate in reduced precision to FP32; returns how many."""
+    """Pin the float layers that overflow or saturate in reduced precision to FP32; returns how many."""
     casts = {"UNARY": trt.IUnaryLayer, "ELEMENTWISE": trt.IElementWiseLayer}
+    floats = (trt.float32, trt.float16)
     pinned = 0
     for i in range(network.num_layers):
         layer = network.get_layer(i)
@@ -79,6 +87,8 @@ def _constrain_precision(trt, network) -> int:
         if ltype in casts:
             layer.__class__ = casts[ltype]  # TensorRT's Python API needs the downcast to read .op
             op = layer.op.name
+        if any(layer.get_output(j).dtype not in floats for j in range(layer.num_outputs)):
+            continue  # shape/index arithmetic: not a precision question
         if keep_fp32(ltype, op):
             layer.precision = trt.float32
             for j in range(layer.num_outputs):
@@ -115,20 +125,22 @@ def _calibrator(trt, images: Iterator[np.ndarray], cache_path: Path):
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache) -> None:  # noqa: ANN001
-            cache_path.write_bytes(bytes(cache))
+            _write_atomic(cache_path, bytes(cache))
+            self.buffer.free()  # calibration is over once TensorRT writes its cache
 
     return EntropyCalibrator()
 
 
 def build_engine(onnx_path: Path, plan_path: Path, stage: str, plan: BuildPlan,
                  profile: dict[str, tuple[tuple[int, ...], ...]], gpu: tuple[str, tuple[int, int]],
-                 calib_images: Iterator[np.ndarray] | None = None, workspace_gb: float = 2.0) -> dict[str, Any]:
+                 calib_images: Iterator[np.ndarray] | None = None, workspace_gb: float = 2.0,
+                 calibration_sha256: str | None = None) -> dict[str, Any]:
     """Build (or fetch from the engine cache) one stage's engine into ``plan_path``."""
     trt = import_tensorrt()
     cc = gpu[1]
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    key = engine_cache_key(sha256_file(onnx_path), trt.__version__, cc, plan, profile)
+    key = engine_cache_key(sha256_file(onnx_path), trt.__version__, cc, plan, profile, calibration_sha256)
     cached = cache / f"{stage}-{key}.plan"
     start = time.perf_counter()
     if cached.is_file():
@@ -172,8 +184,8 @@ def build_engine(onnx_path: Path, plan_path: Path, stage: str, plan: BuildPlan,
     if serialized is None:
         raise UmedsamError(f"{onnx_path}: TensorRT could not build a {plan.precision} engine for {gpu[0]}")
     plan_path.write_bytes(bytes(serialized))
-    timing_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    shutil.copyfile(plan_path, cached)
+    _write_atomic(timing_path, bytes(config.get_timing_cache().serialize()))
+    _write_atomic(cached, bytes(serialized))
     return {"seconds": round(time.perf_counter() - start, 2), "cache_key": key, "from_cache": False,
             "fp32_pinned_layers": pinned, "bytes": plan_path.stat().st_size}
 

@@ -115,8 +115,8 @@ class RecordingBackend(Backend):
 
     def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits, iou = self.inner.decode(embedding, boxes256)
-        if self.logits is None:
-            self.logits, self.iou = logits.copy(), iou.copy()
+        if self.logits is None:  # the first box only: engines may batch boxes differently
+            self.logits, self.iou = logits[:1].copy(), iou[:1].copy()
         return logits, iou
 
     def info(self) -> dict[str, Any]:
@@ -296,8 +296,8 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
             result.ref_dsc, result.ref_nsd = case_metrics(gts, ref_seg.labels, sp)
             result.cand_dsc, result.cand_nsd = case_metrics(gts, cand_seg.labels, sp)
         return result
-    except (UmedsamError, ValueError, TypeError) as exc:
-        return CaseParity(path.name, "?", 0, error=str(exc))
+    except (UmedsamError, ValueError, TypeError, RuntimeError) as exc:
+        return CaseParity(path.name, "?", 0, error=str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
 
 
 def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gts_dir: Path | None = None,

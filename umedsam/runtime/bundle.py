@@ -127,6 +127,8 @@ def open_bundle(path: str | Path) -> Bundle:
         raise EngineError(f"{path}: not a graph file (known: {', '.join(SUFFIX_FORMAT)})")
     if (path.parent / "manifest.json").is_file():
         bundle = _from_folder(path.parent)
+        if bundle.manifest.get("merged_graph") == path.name:  # umedsam-export --merged
+            return Bundle(bundle.root, fmt, {"merged": path}, bundle.manifest)
         if path.resolve() not in {p.resolve() for p in bundle.graphs.values()}:
             raise EngineError(f"{path}: the manifest.json beside it does not name this file; pass the bundle folder")
         return bundle

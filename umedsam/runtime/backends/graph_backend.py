@@ -9,6 +9,7 @@ per decoder call; bundles with two graphs are the fast path.
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ class GraphBackend(Backend):
     def __init__(self, path: str, threads: int | None = None) -> None:
         super().__init__(path, threads)
         self.bundle: Bundle = open_bundle(path)
+        if self.bundle.manifest.get("status") == "failed":
+            warnings.warn(f"{self.bundle.root}: this bundle FAILED its export-time check (manifest status 'failed')",
+                          stacklevel=2)
 
     def _check_merged(self, path: Path, inputs: list[str]) -> None:
         """A lone graph must take both ``image`` and ``boxes``; a single stage needs its bundle."""

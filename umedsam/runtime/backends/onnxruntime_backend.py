@@ -52,7 +52,11 @@ class OnnxRuntimeBackend(GraphBackend):
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.sessions[stage]
         names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds)))  # ORT returns fresh numpy arrays
+        try:
+            return dict(zip(names, session.run(names, feeds)))  # ORT returns fresh numpy arrays
+        except Exception as exc:  # ORT's own exception types (Fail, InvalidArgument, ...)
+            raise EngineError(f"{self.bundle.graphs[stage]}: ONNX Runtime {stage} failed: "
+                              f"{str(exc).strip().splitlines()[0]}") from None
 
     def info(self) -> dict[str, Any]:
         info = super().info()

@@ -87,7 +87,10 @@ class OpenVINOBackend(GraphBackend):
             elif "decoder" not in self.requests:
                 self._compile("decoder", self.bundle.graphs["decoder"])
         request = self.requests[stage]
-        result = request.infer(feeds, share_inputs=False, share_outputs=False)
+        try:
+            result = request.infer(feeds, share_inputs=False, share_outputs=False)
+        except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
+            raise EngineError(f"{self.bundle.root}: OpenVINO {stage} failed: {str(exc).strip().splitlines()[0]}") from None
         return {port.get_any_name(): np.array(value, copy=True) for port, value in result.items()}
 
     def info(self) -> dict[str, Any]:

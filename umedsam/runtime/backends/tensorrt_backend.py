@@ -67,6 +67,8 @@ class _Engine:
             raise EngineError(f"{path}: TensorRT cannot deserialize it (built by another TensorRT version or for "
                               f"another GPU? rebuild with umedsam-export --target trt on this machine)")
         self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise EngineError(f"{path}: TensorRT could not create an execution context (GPU memory?)")
         self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in self.names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in self.names if n not in self.inputs]
@@ -119,11 +121,15 @@ class TensorRTBackend(GraphBackend):
         self.runtime = trt.Runtime(self.logger)
         self.stream = cuda_check(self.cudart.cudaStreamCreate())
         self.engines: dict[str, _Engine] = {}
-        for stage, graph in self.bundle.graphs.items():
-            if graph.suffix.lower() not in (".plan", ".engine"):
-                raise EngineError(f"{graph}: TensorRT runs serialized engines (.plan/.engine); "
-                                  f"build one with umedsam-export --target trt")
-            self.engines[stage] = _Engine(trt, self.runtime, graph, self.cudart, self.stream)
+        try:
+            for stage, graph in self.bundle.graphs.items():
+                if graph.suffix.lower() not in (".plan", ".engine"):
+                    raise EngineError(f"{graph}: TensorRT runs serialized engines (.plan/.engine); "
+                                      f"build one with umedsam-export --target trt")
+                self.engines[stage] = _Engine(trt, self.runtime, graph, self.cudart, self.stream)
+        except BaseException:
+            self.close()
+            raise
         if self.bundle.merged:
             self._check_merged(self.bundle.graphs["merged"], self.engines["merged"].inputs)
 
