@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from umedsam.data.npz import find_cases, find_gts, load_case, load_gt, load_segs, write_text_atomic
-from umedsam.metrics.challenge import case_metrics
+from umedsam.metrics.challenge import score_labels
 
 REFERENCE_ARGS = ["--engine", "builtin", "--box-batch", "1", "--max-cache-mb", "0"]
 
@@ -114,9 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if len(good) < len(runs):
                     result["error"] = next(r["error"] for r in runs if "error" in r)
                 if "segs" in result and gt is not None:
-                    sp = None if c.kind == "2D" else tuple(np.asarray(gt[1] if gt[1] is not None else c.spacing,
-                                                                      float).tolist())
-                    result["dsc"], result["nsd"] = case_metrics(gt[0], result.pop("segs"), sp)
+                    result["dsc"], result["nsd"] = score_labels(c.kind, gt[0], result.pop("segs"), gt[1], c.spacing)
                 result.pop("segs", None)
                 row["engines"][name] = result
                 print(f"{case.name} {name}: {result['seconds']:.2f}s {result.get('error', '')}", file=sys.stderr)

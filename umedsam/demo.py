@@ -88,9 +88,9 @@ def export_and_parity(root: Path, data: Path, threads: int | None,
     """Export the built-in weights to OpenVINO and gate the bundle against PyTorch on the demo data."""
     import json
 
-    from umedsam.cli.common import markdown_table
     from umedsam.data.npz import find_cases
     from umedsam.export import ExportOptions, export_bundle
+    from umedsam.export.manifest import export_summary
     from umedsam.metrics.parity import run_parity
     from umedsam.runtime.predictor import Predictor
 
@@ -99,14 +99,7 @@ def export_and_parity(root: Path, data: Path, threads: int | None,
     manifest = export_bundle(None, bundle, ExportOptions(target="openvino", threads=threads, force=True),
                              log=lambda s: log(f"export: {s}"))
     log(f"export: {bundle} in {time.perf_counter() - t:.1f}s, check {manifest['status']}")
-    rows = [[stage, manifest["graphs"][stage]["file"], f"{info['openvino']['bytes'] / 1e6:.1f} MB",
-             f"{info['onnx']['seconds'] + info['openvino']['seconds']:.1f} s"]
-            for stage, info in manifest["export"]["stages"].items()]
-    check = manifest["parity"]
-    export_md = (markdown_table(["stage", "file", "size", "export time"], rows) +
-                 f"\n\nExport-time check: encoder max|Δ| {check['tensors']['encoder']['max_abs']:.2e}, decoder "
-                 f"logits max|Δ| {check['tensors']['decoder_logits']['max_abs']:.2e}, min mask agreement "
-                 f"{check['min_agreement']:.5f} → **{manifest['status']}**.")
+    export_md = export_summary(manifest) + f"\n\nBundle status: **{manifest['status']}**."
     with Predictor(None, threads=threads) as ref, Predictor(bundle, threads=threads) as cand:
         report = run_parity(ref, cand, find_cases(data / "imgs"), data / "gts",
                             on_case=lambda c: log(f"parity {c.case}: min agreement {c.min_agreement:.5f}"))

@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from umedsam.data.npz import find_cases

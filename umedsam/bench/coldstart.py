@@ -49,8 +49,7 @@ def _child(argv: list[str]) -> None:
     from umedsam.runtime.predictor import Predictor
 
     t1 = time.perf_counter()
-    predictor = Predictor(None if args.engine == "builtin" else args.engine, backend=args.backend,
-                          threads=args.threads)
+    predictor = Predictor(args.engine, backend=args.backend, threads=args.threads)
     t2 = time.perf_counter()
     case = load_case(args.case)
     predictor.segment_case(case.kind, case.imgs, case.boxes)

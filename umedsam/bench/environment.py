@@ -6,8 +6,9 @@ import os
 import platform
 import shutil
 import subprocess
-from importlib import metadata
 from typing import Any
+
+from umedsam.versions import installed_versions
 
 #: flags that decide INT8/FP16 speed on CPUs (VNNI, AVX-512, AMX)
 _FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
@@ -49,11 +50,5 @@ def gpu_info() -> list[dict[str, str]]:
 
 
 def environment(threads: int | None) -> dict[str, Any]:
-    versions = {"python": platform.python_version()}
-    for lib in _LIBS:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            pass
     return {"cpu": cpu_info(), "gpus": gpu_info(), "threads": threads, "os": platform.platform(),
-            "versions": versions}
+            "versions": installed_versions(_LIBS)}

@@ -84,7 +84,8 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the whole protocol; returns the JSON-ready result."""
     from umedsam.bench import coldstart
-    from umedsam.metrics.challenge import case_metrics, dice
+    from umedsam.metrics.challenge import score_labels
+    from umedsam.metrics.parity import label_agreement
 
     backends = cfg.backends or [None] * len(cfg.engines)
     paths = find_cases(cfg.data)
@@ -95,7 +96,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
     engines: list[dict[str, Any]] = []
     try:
         for e, b in zip(cfg.engines, backends):
-            predictors.append(Predictor(None if e == "builtin" else e, backend=b, threads=cfg.threads))
+            predictors.append(Predictor(e, backend=b, threads=cfg.threads))  # "builtin" resolves in the format table
         for e, p in zip(cfg.engines, predictors):
             info = p.backend.info()
             engines.append({"engine": e, "backend": info.get("backend"), "precision": info.get("precision", "fp32"),
@@ -153,22 +154,19 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
             engines[i]["case_seconds"] = {k: float(np.median(v)) for k, v in per_case.items()}
             engines[i]["case_total"] = summarize(list(engines[i]["case_seconds"].values()))
 
-        # accuracy: DSC/NSD vs GT and agreement with the reference engine
+        # accuracy: DSC/NSD vs GT (each GT read once) and agreement with the reference engine
+        gts = {c.name: load_gt(gts_dir / c.name) for c in cases
+               if gts_dir is not None and (gts_dir / c.name).is_file()}
         for i in idx:
             acc: dict[str, Any] = {"cases": {}}
             agree = []
             for case in cases:
                 labels = first_labels[(i, case.name)]
-                ref = first_labels[(0, case.name)]
-                for k in range(1, len(case.boxes) + 1):
-                    d = dice(ref == k, labels == k)
-                    agree.append(1.0 if math.isnan(d) else d)
-                gt_path = gts_dir / case.name if gts_dir is not None else None
-                if gt_path is not None and gt_path.is_file():
-                    gts, spacing = load_gt(gt_path)
-                    sp = None if case.kind == "2D" else tuple(np.asarray(
-                        spacing if spacing is not None else case.spacing, float).tolist())
-                    acc["cases"][case.name] = dict(zip(("dsc", "nsd"), case_metrics(gts, labels, sp)))
+                agree += label_agreement(first_labels[(0, case.name)], labels, len(case.boxes))
+                if case.name in gts:
+                    gt, gt_spacing = gts[case.name]
+                    scores = score_labels(case.kind, gt, labels, gt_spacing, case.spacing)
+                    acc["cases"][case.name] = dict(zip(("dsc", "nsd"), scores))
             vals = list(acc["cases"].values())
             acc["dsc"] = float(np.nanmean([v["dsc"] for v in vals])) if vals else math.nan
             acc["nsd"] = float(np.nanmean([v["nsd"] for v in vals])) if vals else math.nan

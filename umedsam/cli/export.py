@@ -8,14 +8,10 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail, markdown_table
+from umedsam.cli.common import fail
 from umedsam.errors import UmedsamError
 
 app = typer.Typer(add_completion=False, help=__doc__)
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 @app.command()
@@ -54,20 +50,9 @@ def export(
         manifest = export_bundle(ckpt, out, opts, log=lambda s: typer.echo(f"· {s}", err=True))
     except UmedsamError as exc:
         raise fail(str(exc))
-    rows = []
-    for stage, info in manifest["export"]["stages"].items():
-        last = info.get("tensorrt") or info.get("openvino") or info["onnx"]
-        rows.append([stage, manifest["graphs"][stage]["file"], _mb(last["bytes"]),
-                     f"{sum(v.get('seconds', 0) for v in info.values()):.1f} s"])
-    typer.echo(markdown_table(["stage", "file", "size", "export time"], rows))
-    parity = manifest.get("parity")
-    if parity:
-        t = parity["tensors"]
-        typer.echo(f"\nexport-time check ({parity['seconds']:.1f} s): encoder max|Δ| "
-                   f"{t.get('encoder', {}).get('max_abs', float('nan')):.2e}, decoder logits max|Δ| "
-                   f"{t.get('decoder_logits', {}).get('max_abs', float('nan')):.2e}, min mask agreement "
-                   f"{parity['min_agreement']:.5f} over {len(parity['masks'])} cases -> "
-                   f"{'PASSED' if parity['passed'] else 'FAILED'}")
+    from umedsam.export.manifest import export_summary
+
+    typer.echo(export_summary(manifest))
     typer.echo(f"\nbundle: {out} ({manifest['format']}, {manifest['precision']}, status {manifest['status']})")
     ref = str(ckpt) if ckpt else "(built-in)"
     typer.echo("next:")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from umedsam.assets import sha256_file
 from umedsam.data.npz import write_text_atomic
 from umedsam.runtime.bundle import BUNDLE_VERSION, GRAPH_IO
+from umedsam.versions import installed_versions
 
 #: distributions whose versions are recorded when installed (read from metadata: nothing is imported)
 TOOLS = ("umedsam", "torch", "onnx", "onnxscript", "onnxslim", "onnxruntime", "openvino", "nncf",
@@ -19,13 +18,7 @@ TOOLS = ("umedsam", "torch", "onnx", "onnxscript", "onnxslim", "onnxruntime", "o
 
 
 def tool_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in TOOLS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return installed_versions(TOOLS)
 
 
 def build_manifest(folder: Path, fmt: str, precision: str, graphs: dict[str, str], source: dict[str, Any],
@@ -54,3 +47,24 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     path = Path(folder) / "manifest.json"
     write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
     return path
+
+
+def export_summary(manifest: dict[str, Any]) -> str:
+    """Markdown for people: size and export time per stage, and the export-time check's verdict."""
+    from umedsam.cli.common import markdown_table
+
+    rows = []
+    for stage, info in manifest["export"]["stages"].items():
+        last = info.get("tensorrt") or info.get("openvino") or info["onnx"]  # the file the bundle ships
+        rows.append([stage, manifest["graphs"][stage]["file"], f"{last['bytes'] / 1e6:.1f} MB",
+                     f"{sum(v.get('seconds', 0) for v in info.values()):.1f} s"])
+    text = markdown_table(["stage", "file", "size", "export time"], rows)
+    parity = manifest.get("parity")
+    if parity:
+        t = parity["tensors"]
+        text += (f"\n\nexport-time check ({parity['seconds']:.1f} s): encoder max|Δ| "
+                 f"{t.get('encoder', {}).get('max_abs', float('nan')):.2e}, decoder logits max|Δ| "
+                 f"{t.get('decoder_logits', {}).get('max_abs', float('nan')):.2e}, min mask agreement "
+                 f"{parity['min_agreement']:.5f} over {len(parity['masks'])} cases -> "
+                 f"{'PASSED' if parity['passed'] else 'FAILED'}")
+    return text

@@ -61,3 +61,12 @@ def case_metrics(gt: np.ndarray, seg: np.ndarray, spacing: tuple[float, ...] | N
     dsc = multi_class_dsc(gt, seg)
     nsd = multi_class_nsd(gt, seg, tuple(float(s) for s in spacing)) if dsc > NSD_MIN_DSC else 0.0
     return dsc, nsd
+
+
+def score_labels(kind: str, gts: np.ndarray, labels: np.ndarray, gt_spacing: object = None,
+                 case_spacing: object = None) -> tuple[float, float]:
+    """(DSC, NSD) of a predicted label map against loaded GT; 3D takes the GT's spacing, else the case's."""
+    if kind == "2D":
+        return case_metrics(gts, labels)
+    spacing = gt_spacing if gt_spacing is not None else case_spacing
+    return case_metrics(gts, labels, None if spacing is None else tuple(np.asarray(spacing, float).tolist()))

@@ -10,7 +10,7 @@ import numpy as np
 
 from umedsam.data.npz import case_kind, load_gt, load_segs
 from umedsam.errors import CaseError, UmedsamError
-from umedsam.metrics.challenge import case_metrics
+from umedsam.metrics.challenge import score_labels
 
 
 @dataclass
@@ -41,7 +41,7 @@ def evaluate_case(seg_path: Path, gt_path: Path) -> CaseScore:
             raise CaseError(seg_path, "segs", f"shape {segs.shape} differs from gts {gts.shape}")
         if kind == "3D" and spacing is None:
             raise CaseError(gt_path, "spacing", "missing (needed for 3D NSD)")
-        dsc, nsd = case_metrics(gts, segs, None if kind == "2D" else tuple(np.asarray(spacing, float).tolist()))
+        dsc, nsd = score_labels(kind, gts, segs, spacing)
         return CaseScore(name, modality_of(name), dsc, nsd)
     except UmedsamError as exc:
         return CaseScore(name, modality_of(name), float("nan"), float("nan"), str(exc))

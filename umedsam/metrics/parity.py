@@ -29,7 +29,7 @@ import numpy as np
 
 from umedsam.data.npz import load_case, load_gt
 from umedsam.errors import UmedsamError
-from umedsam.metrics.challenge import case_metrics, dice
+from umedsam.metrics.challenge import dice, score_labels
 from umedsam.runtime.backends.base import Backend
 from umedsam.runtime.predictor import Predictor
 
@@ -228,7 +228,8 @@ def _cos(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.6f}"
 
 
-def _label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
+def label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
+    """Dice between two engines' masks of labels 1..n; both empty counts as agreeing (1.0)."""
     out = []
     for k in range(1, n_labels + 1):
         d = dice(ref == k, cand == k)
@@ -269,7 +270,7 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
             segs.append(predictor.segment_case(case.kind, case.imgs, case.boxes))
             result.seconds[name] = round(time.perf_counter() - start, 4)
         ref_seg, cand_seg = segs
-        result.agreement = _label_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
+        result.agreement = label_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
         result.pixels_differ = int(np.count_nonzero(ref_seg.labels != cand_seg.labels))
         for k, a in enumerate(result.agreement, start=1):
             if a < tol.min_agreement:
@@ -291,10 +292,8 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
         gt_path = gts_dir / path.name if gts_dir is not None else None
         if gt_path is not None and gt_path.is_file():
             gts, spacing = load_gt(gt_path)
-            sp = None if case.kind == "2D" else tuple(np.asarray(spacing if spacing is not None else case.spacing,
-                                                                 float).tolist())
-            result.ref_dsc, result.ref_nsd = case_metrics(gts, ref_seg.labels, sp)
-            result.cand_dsc, result.cand_nsd = case_metrics(gts, cand_seg.labels, sp)
+            result.ref_dsc, result.ref_nsd = score_labels(case.kind, gts, ref_seg.labels, spacing, case.spacing)
+            result.cand_dsc, result.cand_nsd = score_labels(case.kind, gts, cand_seg.labels, spacing, case.spacing)
         return result
     except (UmedsamError, ValueError, TypeError, RuntimeError) as exc:
         return CaseParity(path.name, "?", 0, error=str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
