@@ -1,5 +1,5 @@
 """The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval ->
-export (OpenVINO) -> parity gate -> bench -> report.
+export (OpenVINO) -> parity gate -> INT8 (NNCF, accuracy-aware, gated) -> bench -> report.
 
 Later stages (INT8, compression) join here as they land. The whole demo must finish
 within 10 minutes on 2 cores.
@@ -50,7 +50,8 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
                                  on_case=lambda r: log(f"predict {r.name}: {r.seconds:.2f}s"
                                                        + ("" if r.ok else f" FAILED {r.error}")))
     export_md, parity_md, parity_ok = export_and_parity(root, data, threads, log)
-    bench_md = bench_engines(root, data, threads, log)
+    int8_md, int8_bundle = quantize_int8(root, data, threads, log)
+    bench_md = bench_engines(root, data, threads, log, int8_bundle)
     scores = evaluate_folder(segs, data / "gts")
     write_text_atomic(root / "metrics.csv", to_csv(scores))
     times = {r.name: r.seconds for r in results}
@@ -71,9 +72,12 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         export_md,
         "## Parity gate: OpenVINO bundle vs PyTorch (all cases above)",
         parity_md,
-        "## Benchmark: PyTorch vs OpenVINO, side by side (`umedsam-bench`)",
+        "## INT8: OpenVINO NNCF, accuracy-aware, gated against the FP32 bundle (`umedsam-quantize`)",
+        int8_md,
+        "## Benchmark: PyTorch vs OpenVINO FP32 vs OpenVINO INT8, side by side (`umedsam-bench`)",
         bench_md,
         "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
+        "`bundles/openvino-int8/`, `int8.json`, "
         "`parity.json`, `bench.json`, `bench.png`.",
     ]) + "\n"
     path = root / "report.md"
@@ -107,8 +111,52 @@ def export_and_parity(root: Path, data: Path, threads: int | None,
     return export_md, report.to_markdown(), report.passed
 
 
-def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> str:
-    """A short side-by-side benchmark (PyTorch vs the OpenVINO bundle) on two 2D cases."""
+def quantize_int8(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, Path | None]:
+    """INT8 of the OpenVINO bundle with NNCF: calibrated on cases kept apart from the gate's.
+
+    Calibration and validation: DSB2018 q1/q2 plus phantoms of another seed. Gate: every demo case
+    except q1/q2 (real DSB2018 q3/q4, MNI152, phantoms). A short search budget keeps the demo short.
+    """
+    import json
+    import shutil
+
+    from umedsam.data.npz import find_cases
+    from umedsam.quantize import QuantizeOptions, quantize_bundle
+    from umedsam.quantize.pipeline import summary_row, summary_table
+
+    calib, gate = root / "int8_calib", root / "int8_gate"
+    write_phantoms(calib, n2d=2, n3d=0, seed=101)
+    for folder in ("imgs", "gts"):
+        (gate / folder).mkdir(parents=True, exist_ok=True)
+    for case in find_cases(data / "imgs"):
+        held_out = "DSB2018q1" in case.name or "DSB2018q2" in case.name
+        for folder in ("imgs", "gts"):
+            if (data / folder / case.name).is_file():
+                dest = (calib if held_out else gate) / folder / case.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(data / folder / case.name, dest)
+    out = root / "bundles" / "openvino-int8"
+    opts = QuantizeOptions(method="nncf", data=gate, threads=threads, force=True, samples=64, max_evals=3)
+    t = time.perf_counter()
+    try:
+        result = quantize_bundle(root / "bundles" / "openvino-fp32", calib, out, opts,
+                                 log=lambda s: log(f"int8: {s}"))
+    except Exception as exc:  # the rest of the demo still reports
+        log(f"int8: skipped ({type(exc).__name__}: {exc})")
+        return f"INT8 step failed: {exc}", None
+    log(f"int8: {out} in {time.perf_counter() - t:.1f}s, gate {result.manifest['status']}")
+    write_text_atomic(root / "int8.json", json.dumps({"row": summary_row(result, out),
+                                                      "parity": result.parity.to_json()}, indent=1, default=str))
+    text = (f"Calibrated and validated on `{calib.name}` (DSB2018 q1/q2 + 2 phantoms of another seed); gated on "
+            f"`{gate.name}` (the other demo cases). Drops are in points, negative = worse than FP32.\n\n"
+            + summary_table([summary_row(result, out)])
+            + f"\n\nBundle status: **{result.manifest['status']}**.")
+    return text, out
+
+
+def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None],
+                  int8_bundle: Path | None = None) -> str:
+    """A short side-by-side benchmark (PyTorch vs the OpenVINO bundles) on two 2D cases."""
     import json
     import shutil
 
@@ -122,7 +170,8 @@ def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[st
         (sub / folder).mkdir(parents=True, exist_ok=True)
         for n in pick:
             shutil.copyfile(data / folder / n, sub / folder / n)
-    cfg = BenchConfig(engines=["builtin", str(root / "bundles" / "openvino-fp32")], data=sub, threads=threads,
+    engines = ["builtin", str(root / "bundles" / "openvino-fp32")] + ([str(int8_bundle)] if int8_bundle else [])
+    cfg = BenchConfig(engines=engines, data=sub, threads=threads,
                       warmup=1, iters=3)
     result = run_bench(cfg, progress=lambda s: log(f"bench: {s}"))
     write_text_atomic(root / "bench.json", json.dumps(result, indent=1, default=str))

@@ -88,3 +88,20 @@ def test_parity_cli_openvino_2d_and_3d(ov_bundle, small_cases, tmp_path):
     assert report["passed"] and report["precision"] == "fp32" and len(report["cases"]) == 2
     assert report["overall"]["min_agreement"] >= 0.999
     assert abs(report["overall"]["dsc_delta"]) <= 1e-3 and abs(report["overall"]["nsd_delta"]) <= 1e-3
+
+
+def test_boundary_agreement_forgives_one_model_pixel_not_more():
+    from umedsam.metrics.parity import boundary_agreement, label_agreement
+
+    ref = np.zeros((256, 256), np.uint16)
+    ref[100:106, 100:106] = 1                     # a 6x6 nucleus
+    one = np.roll(ref, 1, axis=1)                 # shifted by one pixel
+    three = np.roll(ref, 3, axis=1)
+    assert label_agreement(ref, one, 1)[0] < 0.85  # Dice punishes the tiny shift ...
+    assert boundary_agreement(ref, one, 1) == [1.0]  # ... the boundary is within one pixel everywhere
+    assert boundary_agreement(ref, three, 1)[0] < 0.8
+    assert boundary_agreement(ref, np.zeros_like(ref), 2) == [0.0, 1.0]  # lost object; both empty
+    big = np.zeros((1024, 1024), np.uint16)        # 4 image pixels per model pixel
+    big[400:440, 400:440] = 1
+    assert boundary_agreement(big, np.roll(big, 4, axis=0), 1) == [1.0]
+    assert boundary_agreement(big, np.roll(big, 12, axis=0), 1)[0] < 0.9

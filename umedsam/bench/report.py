@@ -24,7 +24,32 @@ def _x(v: float) -> str:
 
 
 def _name(e: dict[str, Any]) -> str:
-    return f"{e['backend']} {e['precision']}" + ("" if e["engine"] == "builtin" else f" `{Path(e['engine']).name}`")
+    method = (e.get("info", {}).get("quantization") or {}).get("method")
+    return (f"{e['backend']} {e['precision']}" + (f"/{method}" if method else "")
+            + ("" if e["engine"] == "builtin" else f" `{Path(e['engine']).name}`"))
+
+
+def _fp32_pairs(engines: list[dict[str, Any]]) -> list[list[str]]:
+    """Reduced-precision engines against the FP32 engine of the same backend and the fastest FP32 engine."""
+    fp32 = [e for e in engines if e["precision"] == "fp32"]
+    if not fp32:
+        return []
+    fastest = min(fp32, key=lambda e: sum(e["case_seconds"].values()))
+    rows = []
+    for e in engines:
+        if e["precision"] == "fp32":
+            continue
+        same = next((f for f in fp32 if f["backend"] == e["backend"]), None)
+        cells = [_name(e)]
+        for ref in (same, fastest):
+            if ref is None:
+                cells += ["n/a", "n/a"]
+                continue
+            enc = ref["stages"]["encoder"].get("p50", math.nan) / e["stages"]["encoder"].get("p50", math.nan)
+            tot = sum(ref["case_seconds"].values()) / sum(e["case_seconds"].values())
+            cells += [f"{_x(enc)} vs {_name(ref)}", _x(tot)]
+        rows.append(cells)
+    return rows
 
 
 def to_markdown(result: dict[str, Any]) -> str:
@@ -81,6 +106,11 @@ def to_markdown(result: dict[str, Any]) -> str:
                          f"{c['first_case_s']:.2f} s", f"{c['peak_rss_mb']:.0f} MB", _x(e["speedup"]["cold_start"])])
         out.append(f"### Cold start (fresh process: start → first case `{cfg['stage_input']}` segmented)\n\n" +
                    markdown_table(["engine", "wall", "imports", "engine load", "first case", "peak RSS", "speedup"], rows))
+    pairs = _fp32_pairs(engines)
+    if pairs:
+        out.append("### Reduced precision vs FP32 (same run; >1× = faster)\n\n" + markdown_table(
+            ["engine", "encoder p50 vs same-backend FP32", "cases total", "encoder p50 vs fastest FP32", "cases total"],
+            pairs))
     rows = [[_name(e), f"{e['accuracy']['dsc']:.4f}", f"{e['accuracy']['nsd']:.4f}",
              f"{e['accuracy']['min_agreement_vs_reference']:.5f}"] for e in engines]
     out.append("### Accuracy (first round; DSC/NSD vs GT when present)\n\n" +

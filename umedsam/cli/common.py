@@ -19,6 +19,13 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``finally``/``except BaseException`` clean-ups run (no half bundles)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 

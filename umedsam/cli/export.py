@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail
+from umedsam.cli.common import exit_on_sigterm, fail
 from umedsam.errors import UmedsamError
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -46,6 +46,7 @@ def export(
     opts = ExportOptions(target=target, precision=precision, opset=opset, simplify=simplify, merged=merged,
                          check=check, check_data=check_data, threads=threads, force=force, max_boxes=max_boxes,
                          max_slice_batch=max_slice_batch, calib=calib, from_onnx=from_onnx)
+    exit_on_sigterm()
     try:
         manifest = export_bundle(ckpt, out, opts, log=lambda s: typer.echo(f"· {s}", err=True))
     except UmedsamError as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from umedsam.cli import bench, demo, evaluate, export, parity, phantoms, predict
+from umedsam.cli import bench, demo, evaluate, export, parity, phantoms, predict, quantize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
 app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
+app.command("quantize")(quantize.quantize)
 app.command("parity")(parity.parity)
 app.command("bench")(bench.bench)
 app.command("phantoms")(phantoms.phantoms)

@@ -26,6 +26,7 @@ def parity(
     candidate_backend: Optional[str] = typer.Option(None, "--candidate-backend", help="Override the candidate's backend."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Threshold class: fp32|fp16|int8|lowrank (default: from the candidate)."),
     min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Least per-label Dice(candidate, reference)."),
+    min_boundary: Optional[float] = typer.Option(None, "--min-boundary", help="Least per-case boundary agreement (mask boundary within 1 model pixel); int8/lowrank default 0.95."),
     max_dsc_drop: Optional[float] = typer.Option(None, "--max-dsc-drop", help="Largest mean DSC drop vs GT, in points (0.5 = 0.005)."),
     max_nsd_drop: Optional[float] = typer.Option(None, "--max-nsd-drop", help="Largest mean NSD drop vs GT, in points."),
     atol: Optional[float] = typer.Option(None, "--atol", help="Tensor absolute tolerance (with --rtol: abs-or-rel)."),
@@ -52,7 +53,8 @@ def parity(
         raise fail(str(exc))
     cls = precision or precision_class(cand.backend.info())
     points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
-    tol = with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement, atol=atol, rtol=rtol, **points)
+    tol = with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement,
+                         min_boundary_agreement=min_boundary, atol=atol, rtol=rtol, **points)
     with ref, cand, progress("parity", len(cases)) as advance:
         report = run_parity(ref, cand, cases, gts_dir, tol,
                             on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))

@@ -5,6 +5,11 @@ in its normalisation layer, which matters under FP16), and 18 is the opset the d
 targets natively, so no version conversion pass runs. Graph simplification (constant folding,
 dead-node removal) is done by onnxslim when installed; the simplified graph is only kept if
 ``onnx.checker`` accepts it.
+
+Node names carry the PyTorch module they came from (``image_encoder.layers.2.blocks.1.attn/MatMul_306``):
+the exporter records the scope in node metadata, which simplification drops, so it is copied into the
+name first. The quantizer groups nodes into blocks by this prefix (sensitivity ranking, float fallback),
+and OpenVINO keeps the names as friendly names, so NNCF's ignored scopes can match them too.
 """
 
 from __future__ import annotations
@@ -53,6 +58,23 @@ def simplify_available() -> bool:
     return True
 
 
+def _scope_names(path: Path) -> None:
+    """Rename nodes to ``<module path>/<op>_<i>`` from the exporter's ``pkg.torch.onnx.name_scopes``."""
+    import ast
+
+    graph = onnx.load(str(path))
+    for i, node in enumerate(graph.graph.node):
+        meta = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(meta.get("pkg.torch.onnx.name_scopes", "[]"))[:-1]  # last: the fx node
+        except (ValueError, SyntaxError):
+            scopes = []
+        scope = next((s for s in reversed(scopes) if s), "")
+        scope = scope[len("model."):] if scope.startswith("model.") else scope
+        node.name = f"{scope or 'graph'}/{node.op_type}_{i}"
+    onnx.save(graph, str(path))
+
+
 def _simplify(path: Path) -> bool:
     """Simplify in place with onnxslim; keep the original if the result fails the checker."""
     import onnxslim
@@ -81,6 +103,7 @@ def export_stage(model: MedSAMLite, stage: str, path: Path, opset: int = DEFAULT
                                         input_names=inputs, output_names=outputs,
                                         dynamic_shapes=dynamic_shapes()[stage], optimize=True, verbose=False)
             program.save(str(path), external_data=False)
+        _scope_names(path)
     except Exception as exc:  # the exporter raises many types; one line for the user
         raise UmedsamError(f"ONNX export of the {stage} failed: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc

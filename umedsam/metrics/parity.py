@@ -39,6 +39,7 @@ class Tolerances:
     """Pass/fail thresholds. DSC/NSD values are fractions (CLI options take points, see CONVENTIONS.md)."""
 
     min_agreement: float = 0.999      # per-label Dice(candidate, reference), every label of every case
+    min_boundary_agreement: float = 0.0  # per case: mean over labels of boundary agreement (0 = not computed)
     max_dsc_drop: float = 0.001       # overall mean DSC vs GT: reference - candidate
     max_nsd_drop: float = 0.001
     symmetric: bool = True            # fp32: a DSC/NSD *gain* beyond the bound also fails (they must match)
@@ -53,8 +54,12 @@ class Tolerances:
         if precision == "fp16":
             return cls(min_agreement=0.99, max_dsc_drop=0.005, max_nsd_drop=0.005, symmetric=False,
                        atol=5e-2, rtol=5e-2)
-        return cls(min_agreement=0.90, max_dsc_drop=0.005, max_nsd_drop=0.005, symmetric=False,
-                   atol=None, rtol=None)
+        # int8 / lowrank: in every case 95 % of the masks' boundaries lie within one pixel of the model's
+        # 256x256 output grid of FP32's (boundary_agreement), and no object is lost or replaced (Dice
+        # >= 0.5). Dice alone cannot be the bar: a one-pixel shift of a 20-pixel nucleus costs ~0.15
+        # Dice, the same as a real change on a large organ.
+        return cls(min_agreement=0.5, min_boundary_agreement=0.95, max_dsc_drop=0.005, max_nsd_drop=0.005,
+                   symmetric=False, atol=None, rtol=None)
 
 
 def precision_class(info: dict[str, Any]) -> str:
@@ -133,7 +138,8 @@ class CaseParity:
     case: str
     kind: str
     labels: int
-    agreement: list[float] = field(default_factory=list)   # per label
+    agreement: list[float] = field(default_factory=list)   # per label: Dice(reference, candidate)
+    boundary: list[float] = field(default_factory=list)    # per label: boundary agreement (when gated)
     pixels_differ: int = 0                                  # voxels whose label differs between the engines
     ref_dsc: float = math.nan
     ref_nsd: float = math.nan
@@ -148,6 +154,10 @@ class CaseParity:
     @property
     def min_agreement(self) -> float:
         return min(self.agreement) if self.agreement else 1.0
+
+    @property
+    def mean_boundary(self) -> float:
+        return float(np.mean(self.boundary)) if self.boundary else 1.0
 
     @property
     def passed(self) -> bool:
@@ -174,7 +184,7 @@ class ParityReport:
         cases = []
         for c in self.cases:
             d = asdict(c)
-            d.update(min_agreement=c.min_agreement, passed=c.passed)
+            d.update(min_agreement=c.min_agreement, mean_boundary=c.mean_boundary if c.boundary else None, passed=c.passed)
             cases.append(d)
         return {"passed": self.passed, "precision": self.precision, "tolerances": asdict(self.tolerances),
                 "reference": self.reference, "candidate": self.candidate, "overall": self.overall,
@@ -183,7 +193,7 @@ class ParityReport:
     def to_markdown(self) -> str:
         from umedsam.metrics.evaluate import fmt4
 
-        head = ["case", "labels", "min agree", "px ≠", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
+        head = ["case", "labels", "min agree", "boundary ≤1px", "px ≠", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
                 "emb max|Δ|", "emb cos", "logit max|Δ|", "pass"]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         for c in self.cases:
@@ -192,7 +202,8 @@ class ParityReport:
                 continue
             emb, lg = c.tensors.get("embedding", {}), c.tensors.get("logits", {})
             lines.append("| " + " | ".join([
-                c.case, str(c.labels), f"{c.min_agreement:.5f}", str(c.pixels_differ), fmt4(c.ref_dsc), fmt4(c.cand_dsc),
+                c.case, str(c.labels), f"{c.min_agreement:.5f}", f"{c.mean_boundary:.4f}" if c.boundary else "n/a",
+                str(c.pixels_differ), fmt4(c.ref_dsc), fmt4(c.cand_dsc),
                 _delta(c.cand_dsc - c.ref_dsc), fmt4(c.ref_nsd), fmt4(c.cand_nsd), _delta(c.cand_nsd - c.ref_nsd),
                 _sci(emb.get("max_abs")), _cos(emb.get("cosine")), _sci(lg.get("max_abs")),
                 "yes" if c.passed else "**no**"]) + " |")
@@ -234,6 +245,28 @@ def label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[fl
     for k in range(1, n_labels + 1):
         d = dice(ref == k, cand == k)
         out.append(1.0 if math.isnan(d) else d)
+    return out
+
+
+def boundary_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
+    """Per label: the fraction of both masks' boundaries within one model pixel of the other's.
+
+    Surface Dice between the two engines' masks, at a tolerance of one pixel of the model's 256x256
+    output grid (``max(H, W) / 256`` image pixels, at least 1), so it reads the same on a 256-pixel
+    nucleus crop and a 1000-pixel photo. Both empty = 1.0, one empty = 0.0.
+    """
+    from umedsam.metrics.surface import compute_surface_distances, surface_dice_at_tolerance
+
+    ref3, cand3 = (ref[..., None], cand[..., None]) if ref.ndim == 2 else (ref, cand)
+    tol = max(1.0, max(ref.shape[-2:]) / 256.0)
+    out = []
+    for k in range(1, n_labels + 1):
+        a, b = ref3 == k, cand3 == k
+        if not a.any() and not b.any():
+            out.append(1.0)
+            continue
+        value = surface_dice_at_tolerance(compute_surface_distances(a, b, (1.0, 1.0, 1.0)), tol)
+        out.append(0.0 if math.isnan(value) else value)
     return out
 
 
@@ -279,6 +312,10 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
                     div = _first_divergence(ref_seg.calls, cand_seg.calls, k)
                     if div is not None:
                         result.divergence.append(div)
+        if tol.min_boundary_agreement > 0:
+            result.boundary = boundary_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
+            if result.mean_boundary < tol.min_boundary_agreement:
+                result.failures.append(f"mean boundary agreement {result.mean_boundary:.5f} < {tol.min_boundary_agreement}")
         if isinstance(ref_rec, RecordingBackend) and isinstance(cand_rec, RecordingBackend):
             for key in ("embedding", "logits", "iou"):
                 r, c = getattr(ref_rec, key), getattr(cand_rec, key)
@@ -320,6 +357,7 @@ def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gt
     report.overall = {
         "cases": len(results), "errors": len(results) - len(ok),
         "min_agreement": min((c.min_agreement for c in ok), default=math.nan),
+        "min_case_boundary": min((c.mean_boundary for c in ok if c.boundary), default=math.nan),
         "mean_agreement": _nanmean([a for c in ok for a in c.agreement]),
         "pixels_differ": sum(c.pixels_differ for c in ok),
         "ref_dsc": _nanmean([c.ref_dsc for c in ok]), "cand_dsc": _nanmean([c.cand_dsc for c in ok]),
