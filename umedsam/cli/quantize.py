@@ -30,7 +30,8 @@ def quantize(
     max_nsd_drop: float = typer.Option(0.7, "--max-nsd-drop", help="Tolerated mean NSD drop vs FP32, in points."),
     min_agreement: float = typer.Option(0.5, "--min-agreement", help="Least per-label Dice between INT8 and FP32 masks: no object lost (search and gate)."),
     min_boundary: float = typer.Option(0.95, "--min-boundary", help="Least per-case fraction of mask boundary within 1 model pixel of FP32's (search and gate)."),
-    search: bool = typer.Option(True, "--search/--no-search", help="Accuracy-aware: keep sensitive blocks in float until validation holds (ort: ranked fallback; nncf: NNCF accuracy control)."),
+    search: bool = typer.Option(True, "--search/--no-search", help="Accuracy-aware: rank blocks by sensitivity, keep the most sensitive in float until validation holds (ort, nncf)."),
+    nncf_accuracy_control: bool = typer.Option(False, "--nncf-accuracy-control", help="nncf: NNCF's quantize_with_accuracy_control (our DSC as its metric) instead of umedsam's block search."),
     val: Optional[Path] = typer.Option(None, "--val", help="Validation cases with GT for the search (default: the --calib folder)."),
     val_cases: Optional[int] = typer.Option(None, "--val-cases", help="Use at most this many validation cases."),
     data: Optional[Path] = typer.Option(None, "--data", help="Gate cases with GT (default: DSB2018 q3/q4 + a phantom)."),
@@ -52,7 +53,7 @@ def quantize(
     except ModuleNotFoundError as exc:
         raise fail(f"umedsam-quantize needs the quantization tools ({exc}): pip install 'umedsam[quantize]'")
     opts = QuantizeOptions(method=method, preset=preset, max_dsc_drop=max_dsc_drop / 100, max_nsd_drop=max_nsd_drop / 100,
-                           min_agreement=min_agreement, min_boundary=min_boundary, search=search, val=val, val_cases=val_cases, data=data, gts=gts, samples=samples,
+                           min_agreement=min_agreement, min_boundary=min_boundary, search=search, nncf_accuracy_control=nncf_accuracy_control, val=val, val_cases=val_cases, data=data, gts=gts, samples=samples,
                            per_channel=per_channel, reduce_range=reduce_range, calibration=calibration,
                            max_evals=max_evals, inc_python=inc_python,
                            smooth_quant_alpha=smooth_quant_alpha or None, threads=threads, force=force)

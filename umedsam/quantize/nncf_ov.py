@@ -42,10 +42,15 @@ def quantize_ir(model, feeds: list[dict[str, np.ndarray]], preset: Preset, float
     """``nncf.quantize`` of an ``ov.Model`` (a new model is returned)."""
     import nncf
 
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+
     _quiet_nncf()
+    # weights keep their FakeQuantize in memory (compressed to INT8 only when saved, see save_ir), so
+    # revert_blocks can return a block's weights to float as well as its activations
     return nncf.quantize(model, nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
                          preset=nncf.QuantizationPreset.MIXED, subset_size=len(feeds),
-                         ignored_scope=ignored_scope(preset, float_blocks))
+                         ignored_scope=ignored_scope(preset, float_blocks),
+                         advanced_parameters=AdvancedQuantizationParameters(backend_params={"compress_weights": False}))
 
 
 def compress_ir_weights(model, preset: Preset):
@@ -79,9 +84,14 @@ def quantize_ir_with_accuracy_control(model, feeds: list[dict[str, np.ndarray]],
 
 
 def save_ir(model, path: Path) -> dict[str, Any]:
+    """Save with INT8 weights: FakeQuantize on constant weights folded into int8 constants (what NNCF
+    does itself unless told not to); float weights and activations are untouched."""
     import openvino as ov
+    from openvino._offline_transformations import compress_quantize_weights_transformation
 
     start = time.perf_counter()
+    model = model.clone()
+    compress_quantize_weights_transformation(model)
     ov.save_model(model, str(path), compress_to_fp16=False)
     return {"seconds": round(time.perf_counter() - start, 2),
             "bytes": path.stat().st_size + path.with_suffix(".bin").stat().st_size}
@@ -95,3 +105,49 @@ def int8_ops(model) -> int:
         if t in ("FakeQuantize", "FakeConvert") or (t == "Constant" and str(op.get_element_type()) in ("i8", "u8")):
             n += 1
     return n
+
+
+def quantized_blocks(model) -> list[str]:
+    """Blocks holding FakeQuantize ops, in graph order (NNCF names them after the op they feed)."""
+    from umedsam.quantize.presets import block_of
+
+    return list(dict.fromkeys(block_of(op.get_friendly_name()) for op in model.get_ordered_ops()
+                              if op.get_type_name() == "FakeQuantize"))
+
+
+def revert_blocks(quantized, fp32, float_blocks: Iterable[str]):
+    """A copy of ``quantized`` with the FakeQuantize ops of ``float_blocks`` removed and those blocks'
+    bias-corrected constants restored from ``fp32``: the blocks run in float, the rest keeps its
+    calibrated ranges, and no recalibration is needed (NNCF's own accuracy control reverts the same way).
+
+    Only constants that feed an ``Add`` (biases) are restored: SmoothQuant rescales a MatMul's weights
+    against a ``Multiply`` it inserts on the activations, an exact rewrite in float that must be kept.
+    """
+    import openvino as ov
+
+    from umedsam.quantize.presets import block_of
+
+    float_blocks = set(float_blocks)
+    model = quantized.clone()
+    originals = {op.get_friendly_name(): op for op in fp32.get_ordered_ops() if op.get_type_name() == "Constant"}
+    for op in model.get_ordered_ops():
+        name = op.get_friendly_name()
+        if block_of(name) not in float_blocks:
+            continue
+        if op.get_type_name() == "FakeQuantize":
+            op.output(0).replace(op.input_value(0))
+        elif op.get_type_name() == "Constant" and name in originals and _feeds_only_add(op):
+            orig = originals[name]
+            if orig.get_output_partial_shape(0) == op.get_output_partial_shape(0):
+                a, b = orig.get_data(), op.get_data()
+                if a.dtype == b.dtype and not np.array_equal(a, b):
+                    restored = ov.op.Constant(np.array(a))
+                    restored.set_friendly_name(name)
+                    op.output(0).replace(restored.output(0))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def _feeds_only_add(op) -> bool:
+    targets = [t.get_node() for out in op.outputs() for t in out.get_target_inputs()]
+    return bool(targets) and all(t.get_type_name() == "Add" for t in targets)

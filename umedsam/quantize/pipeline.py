@@ -66,6 +66,7 @@ class QuantizeOptions:
     force: bool = False
     inc_python: Path | None = None
     smooth_quant_alpha: float | None = 0.5
+    nncf_accuracy_control: bool = False  # nncf: NNCF's quantize_with_accuracy_control instead of our search
     latency_iters: int = 5
 
 
@@ -244,33 +245,57 @@ class _IncQuantizer(_Quantizer):
 
 
 class _NncfQuantizer(_Quantizer):
-    """NNCF on OpenVINO IR; with search, NNCF's accuracy control on the encoder (our DSC as its metric)."""
+    """NNCF on OpenVINO IR. Each stage is quantized once; the search's variants revert blocks to float by
+    removing their FakeQuantize ops (:func:`umedsam.quantize.nncf_ov.revert_blocks`), no recalibration.
+    With ``accuracy_control`` the encoder goes through NNCF's own accuracy control instead (our DSC as
+    its metric)."""
 
     fmt = "openvino"
 
-    def __init__(self, *args: Any, validator: Validator | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, validator: Validator | None = None, accuracy_control: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.validator = validator
+        self.validator, self.accuracy_control = validator, accuracy_control
+        self.full: dict[str, Any] = {}
+        self.fp32_models: dict[str, Any] = {}
 
-    def quantize(self, stage: str, folder: Path, float_blocks: list[str]) -> dict[str, Any]:
+    def _quantized(self, stage: str):
+        """The stage quantized with every block INT8 (computed once)."""
+        if stage in self.full:
+            return self.full[stage]
         import openvino as ov
 
         from umedsam.quantize import nncf_ov
 
-        start = time.perf_counter()
         model = ov.Core().read_model(str(self.src.graphs[stage]))
+        self.fp32_models[stage] = model
+        feeds = self.calib.feeds(stage)
         if self.preset.weights_only:
             self.log(f"NNCF weight-only INT8 on the {stage}")
             q = nncf_ov.compress_ir_weights(model, self.preset)
-        elif stage == "encoder" and self.validator is not None:
+        elif stage == "encoder" and self.accuracy_control and self.validator is not None:
             self.log(f"NNCF accuracy control on the encoder (max DSC drop {self.opts.max_dsc_drop * 100:.2f} points, "
                      f"{len(self.validator.cases)} validation cases)")
-            q = nncf_ov.quantize_ir_with_accuracy_control(
-                model, self.calib.feeds(stage), self.preset, list(self.validator.cases), self._score,
-                self.opts.max_dsc_drop, self.opts.max_evals)
+            q = nncf_ov.quantize_ir_with_accuracy_control(model, feeds, self.preset, list(self.validator.cases),
+                                                          self._score, self.opts.max_dsc_drop, self.opts.max_evals)
         else:
-            self.log(f"NNCF INT8 on the {stage} ({len(self.calib.feeds(stage))} calibration inputs)")
-            q = nncf_ov.quantize_ir(model, self.calib.feeds(stage), self.preset, float_blocks)
+            self.log(f"NNCF INT8 on the {stage} ({len(feeds)} calibration inputs, transformer model type)")
+            q = nncf_ov.quantize_ir(model, feeds, self.preset)
+        self.full[stage] = q
+        return q
+
+    def blocks(self, stage: str) -> list[str]:
+        from umedsam.quantize.nncf_ov import quantized_blocks
+
+        return quantized_blocks(self._quantized(stage))
+
+    def quantize(self, stage: str, folder: Path, float_blocks: list[str]) -> dict[str, Any]:
+        from umedsam.quantize import nncf_ov
+
+        start = time.perf_counter()
+        q = self._quantized(stage)
+        if set(float_blocks) & set(self.blocks(stage)):
+            q = nncf_ov.revert_blocks(q, self.fp32_models[stage], float_blocks)
         info = nncf_ov.save_ir(q, folder / f"{stage}.xml")
         info.update(seconds=round(time.perf_counter() - start, 2), int8_ops=nncf_ov.int8_ops(q))
         return info
@@ -378,21 +403,21 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
         args = (src, calib, preset, opts, work, log, progress)
         search = None
         if opts.method == "nncf":
-            q: _Quantizer = _NncfQuantizer(*args, validator=validator)
+            q: _Quantizer = _NncfQuantizer(*args, validator=validator, accuracy_control=opts.nncf_accuracy_control)
             q.fp32_backend = fp32
-            manifest = q.build(tmp, [], quantization)
+            quantization["nncf_accuracy_control"] = opts.nncf_accuracy_control
         else:
             q = _OrtQuantizer(*args) if opts.method == "ort" else _IncQuantizer(*args)
-            float_blocks: list[str] = []
-            if validator is not None and opts.method == "ort":
-                search = _search(q, fp32, calib, validator, opts, log, calibration_images)
-                float_blocks = search.float_blocks if search.passed else [b for b, _ in search.ranking]
-                if not search.passed:
-                    notes.append("the search found no passing set of float blocks within its budget; all ranked "
-                                 "blocks stay float")
-                quantization["search"] = search.to_json()
-            quantization["float_blocks"] = float_blocks
-            manifest = q.build(tmp, float_blocks, quantization)
+        float_blocks: list[str] = []
+        if validator is not None and opts.method != "inc" and not opts.nncf_accuracy_control:
+            search = _search(q, fp32, calib, validator, opts, log, calibration_images)
+            float_blocks = search.float_blocks if search.passed else [b for b, _ in search.ranking]
+            if not search.passed:
+                notes.append("the search found no passing set of float blocks within its budget; all ranked "
+                             "blocks stay float")
+            quantization["search"] = search.to_json()
+        quantization["float_blocks"] = float_blocks
+        manifest = q.build(tmp, float_blocks, quantization)
         if validator is not None:
             with load_backend(tmp, threads=opts.threads) as cand:
                 dsc, nsd, agree, boundary = validator.drops(Predictor(cand))
