@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv-inc
 .venv-inc/bin/python -m pip install -q --upgrade pip
 .venv-inc/bin/python -m pip install -q "onnx-neural-compressor==1.0" "numpy<2" prettytable scipy
-.venv-inc/bin/python -c "import onnx_neural_compressor, numpy; print('neural-compressor env ready:', onnx_neural_compressor.__version__, 'numpy', numpy.__version__)"
+.venv-inc/bin/python -c "import importlib.metadata as m, onnx_neural_compressor, numpy; print('neural-compressor env ready:', m.version('onnx-neural-compressor'), 'numpy', numpy.__version__)"

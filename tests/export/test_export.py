@@ -142,7 +142,7 @@ def test_merged_graph(onnx_bundle, tmp_path, torch_model):
     manifest.update(merged_graph="model.onnx", status="failed")
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert open_bundle(copy / "model.onnx").merged and not open_bundle(copy).merged
-    with pytest.warns(UserWarning, match="FAILED its export-time check"):
+    with pytest.warns(UserWarning, match="FAILED its check"):
         load_backend(copy, threads=1).close()
 
 

@@ -33,8 +33,9 @@ def _check_gate_verdict(result):
              and all(a >= tol.min_agreement for c in result.parity.cases for a in c.agreement)
              and all(c.mean_boundary >= tol.min_boundary_agreement for c in result.parity.cases)
              and not any(c.error for c in result.parity.cases))
-    assert result.manifest["status"] == ("passed" if holds else "failed")
     assert result.manifest["parity"]["passed"] == holds
+    search_ok = result.search is None or result.search.passed
+    assert result.manifest["status"] == ("passed" if holds and search_ok else "failed")
 
 
 def test_ort_search_keeps_sensitive_blocks_float(onnx_bundle, calib_dir, small_2d, tmp_path):

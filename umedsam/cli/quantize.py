@@ -88,7 +88,8 @@ def quantize(
                                                 "parity": result.parity.to_json()}, indent=1, default=str))
     typer.echo(f"\nbundle: {out} (int8, {q['method']}/{q['preset']}, status {result.manifest['status']})")
     if result.manifest["status"] != "passed":
-        raise fail(f"{out}: INT8 gate FAILED (over the tolerated drop; bundle kept, manifest status 'failed')")
+        why = result.manifest.get("status_reason") or "the gate against FP32 is over the tolerated drop"
+        raise fail(f"{out}: INT8 FAILED ({why}; bundle kept, manifest status 'failed')")
 
 
 if __name__ == "__main__":

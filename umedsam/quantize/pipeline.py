@@ -411,10 +411,13 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
         float_blocks: list[str] = []
         if validator is not None and opts.method != "inc" and not opts.nncf_accuracy_control:
             search = _search(q, fp32, calib, validator, opts, log, calibration_images)
-            float_blocks = search.float_blocks if search.passed else [b for b, _ in search.ranking]
-            if not search.passed:
-                notes.append("the search found no passing set of float blocks within its budget; all ranked "
-                             "blocks stay float")
+            if search.passed:
+                float_blocks = search.float_blocks
+            else:  # keep the most-float configuration it tried, and say the bounds were not met
+                float_blocks = max((st.float_blocks for st in search.steps), key=len, default=[])
+                notes.append(f"the search found no configuration within the bounds in {len(search.steps)} validation "
+                             f"runs (--max-evals); the bundle keeps the {len(float_blocks)} most sensitive blocks in "
+                             f"float and is marked failed")
             quantization["search"] = search.to_json()
         quantization["float_blocks"] = float_blocks
         manifest = q.build(tmp, float_blocks, quantization)
@@ -430,7 +433,9 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
         quantization["seconds"] = round(time.perf_counter() - t0, 1)
         report = _gate(src, tmp, opts, work, log)
         manifest["parity"] = _parity_summary(report)
-        manifest["status"] = "passed" if report.passed else "failed"
+        manifest["status"] = "passed" if report.passed and (search is None or search.passed) else "failed"
+        if search is not None and not search.passed:
+            manifest["status_reason"] = "accuracy-aware search did not meet the bounds on the validation set"
         quantization["latency_ms"] = _latency(src, tmp, opts)
         write_manifest(tmp, manifest)
         fp32.close()

@@ -28,7 +28,7 @@ class GraphBackend(Backend):
         super().__init__(path, threads)
         self.bundle: Bundle = open_bundle(path)
         if self.bundle.manifest.get("status") == "failed":
-            warnings.warn(f"{self.bundle.root}: this bundle FAILED its export-time check (manifest status 'failed')",
+            warnings.warn(f"{self.bundle.root}: this bundle FAILED its check (export-time check or INT8 gate; manifest status 'failed')",
                           stacklevel=2)
 
     def _check_merged(self, path: Path, inputs: list[str]) -> None:
