@@ -14,25 +14,32 @@ from typing import Iterator
 
 import numpy as np
 
-from umedsam.data.npz import find_cases, load_case
+from umedsam.data.npz import Case, find_cases, load_case
 from umedsam.runtime.preprocess import normalize_pad, preprocess_image, resize_longest_side
 
 
-def calibration_images(folder: str | Path, max_samples: int = 300, slice_step: int = 2) -> Iterator[np.ndarray]:
-    """Yield up to ``max_samples`` preprocessed (3, 256, 256) float32 images, in file order."""
+def calibration_frames(folder: str | Path, max_samples: int = 300,
+                       slice_step: int = 2) -> Iterator[tuple[np.ndarray, Case, int | None]]:
+    """Yield up to ``max_samples`` (preprocessed (3, 256, 256) float32 image, its case, slice or None)."""
     n = 0
     for path in find_cases(folder):
         case = load_case(path)
         if case.kind == "2D":
-            frames = [preprocess_image(case.imgs)[0]]
+            frames = [(preprocess_image(case.imgs)[0], None)]
         else:
             zs = sorted({z for b in case.boxes for z in range(max(int(b[2]), 0), min(int(b[5]) + 1, len(case.imgs)))})
-            frames = (normalize_pad(resize_longest_side(case.imgs[z])) for z in zs[::max(1, slice_step)])
-        for frame in frames:
-            yield frame
+            frames = ((normalize_pad(resize_longest_side(case.imgs[z])), z) for z in zs[::max(1, slice_step)])
+        for frame, z in frames:
+            yield frame, case, z
             n += 1
             if n >= max_samples:
                 return
+
+
+def calibration_images(folder: str | Path, max_samples: int = 300, slice_step: int = 2) -> Iterator[np.ndarray]:
+    """Yield up to ``max_samples`` preprocessed (3, 256, 256) float32 images, in file order."""
+    for frame, _, _ in calibration_frames(folder, max_samples, slice_step):
+        yield frame
 
 
 def calibration_hash(folder: str | Path) -> str:

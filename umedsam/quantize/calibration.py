@@ -1,6 +1,6 @@
 """One calibration source for every INT8 method: encoder images and decoder (embedding, boxes) pairs.
 
-Encoder inputs come from :func:`umedsam.data.calibration.calibration_images` (the inference
+Encoder inputs come from :func:`umedsam.data.calibration.calibration_frames` (the inference
 preprocessing, 3D slices inside the boxes' z ranges). Decoder inputs are *real* boxes of the same
 cases, mapped to 256-space exactly as the predictor maps them, paired with the *real* FP32
 embedding of their image, so the decoder is calibrated on the distribution it will see. The same
@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from umedsam.data.calibration import calibration_hash, calibration_images
-from umedsam.data.npz import find_cases, load_case
+from umedsam.data.calibration import calibration_frames, calibration_hash
+from umedsam.data.npz import Case, find_cases
 from umedsam.errors import UmedsamError
 from umedsam.runtime.preprocess import resize_box_to_256
 from umedsam.runtime.bundle import DECODER_INPUTS, ENCODER_INPUT
@@ -71,20 +71,15 @@ class CalibrationSet:
                 "decoder_boxes": int(sum(len(b) for b in self.boxes))}
 
 
-def _boxes_by_frame(folder: Path, slice_step: int) -> Iterator[np.ndarray]:
-    """Real boxes of each calibration frame, in the order :func:`calibration_images` yields frames."""
-    for path in find_cases(folder):
-        case = load_case(path)
-        if case.kind == "2D":
-            h, w = case.imgs.shape[:2]
-            yield np.stack([resize_box_to_256(b, (h, w)) for b in case.boxes]).astype(np.float32) \
-                if len(case.boxes) else np.zeros((0, 4), np.float32)
-            continue
-        d, h, w = case.imgs.shape
-        zs = sorted({z for b in case.boxes for z in range(max(int(b[2]), 0), min(int(b[5]) + 1, d))})
-        for z in zs[::max(1, slice_step)]:
-            inside = [b for b in case.boxes if b[2] <= z <= b[5]]
-            yield np.stack([resize_box_to_256(np.asarray(b)[[0, 1, 3, 4]], (h, w)) for b in inside]).astype(np.float32)
+def _frame_boxes(case: Case, z: int | None) -> np.ndarray:
+    """The real boxes of one calibration frame (a 2D image, or slice ``z`` of a 3D case) in 256-space."""
+    if z is None:
+        h, w = case.imgs.shape[:2]
+        return np.stack([resize_box_to_256(b, (h, w)) for b in case.boxes]).astype(np.float32) \
+            if len(case.boxes) else np.zeros((0, 4), np.float32)
+    h, w = case.imgs.shape[1:]
+    inside = [b for b in case.boxes if b[2] <= z <= b[5]]
+    return np.stack([resize_box_to_256(np.asarray(b)[[0, 1, 3, 4]], (h, w)) for b in inside]).astype(np.float32)
 
 
 def load_calibration(folder: str | Path, max_samples: int = RECOMMENDED_SAMPLES, slice_step: int = 2,
@@ -94,10 +89,11 @@ def load_calibration(folder: str | Path, max_samples: int = RECOMMENDED_SAMPLES,
     paths = find_cases(folder)
     if not paths:
         raise UmedsamError(f"{folder}: no challenge .npz cases to calibrate on")
-    images = list(calibration_images(folder, max_samples=max_samples, slice_step=slice_step))
     rng = np.random.default_rng(seed)
-    boxes = []
-    for _, frame_boxes in zip(images, _boxes_by_frame(folder, slice_step)):
+    images, boxes = [], []
+    for image, case, z in calibration_frames(folder, max_samples=max_samples, slice_step=slice_step):
+        images.append(image)
+        frame_boxes = _frame_boxes(case, z)
         if len(frame_boxes) > DECODER_BOXES:  # a fixed random subset: many-box images would dominate
             frame_boxes = frame_boxes[np.sort(rng.choice(len(frame_boxes), DECODER_BOXES, replace=False))]
         boxes.append(frame_boxes)

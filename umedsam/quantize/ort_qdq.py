@@ -74,6 +74,14 @@ def select_nodes(model: onnx.ModelProto, preset: Preset, float_blocks: Iterable[
     return (include if preset.op_types is not None else None), exclude
 
 
+def graph_blocks(path: Path, preset: Preset) -> list[str]:
+    """The blocks (in graph order) holding nodes that ``preset`` quantizes in the graph at ``path``."""
+    model = onnx.load(str(path), load_external_data=False)
+    include, _ = select_nodes(model, preset)
+    names = include if include is not None else [n.name for n in model.graph.node]
+    return list(dict.fromkeys(block_of(n) for n in names))
+
+
 def prepare(src: Path, dst: Path) -> Path:
     """Shape inference for the quantizer (no graph rewrites: node names must survive)."""
     quant_pre_process(str(src), str(dst), skip_optimization=True, skip_onnx_shape=False, skip_symbolic_shape=False)

@@ -6,9 +6,10 @@ Steps, each reported:
    ``nncf``); a checkpoint (or ``builtin``) is exported first, an ONNX bundle converts to IR.
 2. **Calibration** (:mod:`umedsam.quantize.calibration`): encoder images and real-box decoder inputs
    with real FP32 embeddings, from ``--calib`` (kept apart from the gate's cases).
-3. **Quantize** with the preset; with ``search`` on, keep the most sensitive blocks in float until
-   the DSC/NSD drop on the validation set is within bounds (:mod:`umedsam.quantize.search` for
-   ``ort``; NNCF's own accuracy control, driven by our DSC, for ``nncf``).
+3. **Quantize** with the preset; with ``search`` on (``ort``, ``nncf``), keep the most sensitive
+   blocks in float until the DSC/NSD drop and the agreement with FP32 on the validation set are
+   within bounds (:mod:`umedsam.quantize.search`); ``--nncf-accuracy-control`` uses NNCF's own
+   accuracy control, driven by our DSC, instead.
 4. **Gate**: the parity gate (:mod:`umedsam.metrics.parity`) of the INT8 bundle against the FP32
    bundle on ``--data`` (default: the export check's real DSB2018 q3/q4 + a phantom); a bundle over the
    tolerated drop is written with ``status: failed`` and the command exits 1.
@@ -22,9 +23,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from contextlib import nullcontext
 from typing import Any, Callable, ContextManager
 
 import numpy as np
@@ -32,7 +34,7 @@ import numpy as np
 from umedsam.errors import UmedsamError
 from umedsam.runtime.backends.base import Backend
 from umedsam.quantize.calibration import CalibrationSet, load_calibration
-from umedsam.quantize.presets import DEFAULT_PRESET, PRESETS, Preset, block_of
+from umedsam.quantize.presets import DEFAULT_PRESET, PRESETS, Preset
 from umedsam.quantize.search import SearchResult, Validator, cosine_error, fallback_search, mask_error, rank_blocks
 
 METHODS = ("ort", "nncf", "inc")
@@ -145,7 +147,7 @@ def write_candidate(folder: Path, fmt: str, src_manifest: dict[str, Any], stages
     return manifest
 
 
-def _copy_stage(src: Path, folder: Path, stage: str) -> dict[str, Any]:
+def _copy_stage(src: Path, folder: Path) -> dict[str, Any]:
     """The FP32 graph of a stage, copied unchanged (with its .bin for IR)."""
     dst = folder / src.name
     shutil.copyfile(src, dst)
@@ -157,7 +159,7 @@ def _copy_stage(src: Path, folder: Path, stage: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- methods
-class _Quantizer:
+class _Quantizer(ABC):
     """Writes candidate bundles (stage graphs + manifest) for a set of blocks kept in float."""
 
     fmt = "onnx"
@@ -169,16 +171,17 @@ class _Quantizer:
         self.src = open_bundle(src)
         self.calib, self.preset, self.opts, self.work, self.log = calib, preset, opts, work, log
         self.progress = progress
-        self.record: dict[str, Any] = {}
 
     def stages(self) -> tuple[str, ...]:
         return STAGES if self.preset.decoder else ("encoder",)
 
+    @abstractmethod
     def blocks(self, stage: str) -> list[str]:
-        raise NotImplementedError
+        """The blocks of ``stage`` that the preset quantizes (what the search ranks)."""
 
+    @abstractmethod
     def quantize(self, stage: str, folder: Path, float_blocks: list[str]) -> dict[str, Any]:
-        raise NotImplementedError
+        """Write ``stage`` into ``folder`` with ``float_blocks`` kept in float; returns its manifest entry."""
 
     def build(self, folder: Path, float_blocks: list[str], quantization: dict[str, Any]) -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -187,7 +190,7 @@ class _Quantizer:
             if stage in self.stages():
                 info[stage] = {"quantized": True, **self.quantize(stage, folder, float_blocks)}
             else:
-                info[stage] = _copy_stage(self.src.graphs[stage], folder, stage)
+                info[stage] = _copy_stage(self.src.graphs[stage], folder)
         return write_candidate(folder, self.fmt, self.src.manifest, info, quantization)
 
 
@@ -202,24 +205,20 @@ class _OrtQuantizer(_Quantizer):
         self.caches = {s: self.work / f"{s}.calibration.json" for s in STAGES}
 
     def blocks(self, stage: str) -> list[str]:
-        import onnx
+        from umedsam.quantize.ort_qdq import graph_blocks
 
-        from umedsam.quantize.ort_qdq import select_nodes
-
-        include, _ = select_nodes(onnx.load(str(self.prepared[stage]), load_external_data=False), self.preset)
-        names = include if include is not None else [n.name for n in onnx.load(str(self.prepared[stage])).graph.node]
-        return list(dict.fromkeys(block_of(n) for n in names))
+        return graph_blocks(self.prepared[stage], self.preset)
 
     def quantize(self, stage: str, folder: Path, float_blocks: list[str]) -> dict[str, Any]:
         from umedsam.quantize.ort_qdq import quantize_stage
 
         cache = self.caches[stage]
         feeds = None if cache.is_file() or self.preset.weights_only else self.calib.feeds(stage)
-        if feeds is None:
-            return quantize_stage(self.prepared[stage], folder / f"{stage}.onnx", None, self.preset, float_blocks,
-                                  self.opts.per_channel, self.opts.reduce_range, self.opts.calibration, cache)
-        self.log(f"calibrating the {stage} on {len(feeds)} inputs (ONNX Runtime, {self.opts.calibration}; once, cached)")
-        with self.progress(f"calibrating the {stage} (ONNX Runtime, {self.opts.calibration})", len(feeds)) as advance:
+        bar = _no_progress
+        if feeds is not None:
+            self.log(f"calibrating the {stage} on {len(feeds)} inputs (ONNX Runtime, {self.opts.calibration}; once, cached)")
+            bar = self.progress
+        with bar(f"calibrating the {stage} (ONNX Runtime, {self.opts.calibration})", len(feeds or ())) as advance:
             return quantize_stage(self.prepared[stage], folder / f"{stage}.onnx", feeds, self.preset, float_blocks,
                                   self.opts.per_channel, self.opts.reduce_range, self.opts.calibration, cache,
                                   on_feed=advance)
@@ -233,6 +232,11 @@ class _IncQuantizer(_Quantizer):
         from umedsam.quantize.inc import find_python
 
         self.python = find_python(self.opts.inc_python)
+
+    def blocks(self, stage: str) -> list[str]:
+        from umedsam.quantize.ort_qdq import graph_blocks
+
+        return graph_blocks(self.src.graphs[stage], self.preset)
 
     def quantize(self, stage: str, folder: Path, float_blocks: list[str]) -> dict[str, Any]:
         from umedsam.quantize.inc import quantize_stage
@@ -252,10 +256,10 @@ class _NncfQuantizer(_Quantizer):
 
     fmt = "openvino"
 
-    def __init__(self, *args: Any, validator: Validator | None = None, accuracy_control: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fp32_backend: Backend, validator: Validator | None = None,
+                 accuracy_control: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.validator, self.accuracy_control = validator, accuracy_control
+        self.fp32_backend, self.validator, self.accuracy_control = fp32_backend, validator, accuracy_control
         self.full: dict[str, Any] = {}
         self.fp32_models: dict[str, Any] = {}
 
@@ -302,19 +306,11 @@ class _NncfQuantizer(_Quantizer):
 
     def _score(self, compiled, items: list[Path]) -> tuple[float, list[float]]:
         """NNCF's validation_fn: the predictor with this compiled encoder + the FP32 decoder, per-case DSC."""
-        from umedsam.data.npz import load_case, load_gt
-        from umedsam.metrics.challenge import score_labels
         from umedsam.runtime.predictor import Predictor
 
-        backend = _CompiledEncoderBackend(compiled, self.fp32_backend)
-        predictor = Predictor(backend)
-        scores = []
-        for path in items:
-            case = load_case(path)
-            seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
-            gts, spacing = load_gt(self.validator.gts / Path(path).name)
-            scores.append(score_labels(case.kind, gts, seg.labels, spacing, case.spacing)[0])
-        return float(np.nanmean(scores)), [float(s) for s in scores]
+        predictor = Predictor(_CompiledEncoderBackend(compiled, self.fp32_backend))
+        scores = [float(dsc) for dsc, _, _ in self.validator.score_cases(predictor, list(items))]
+        return float(np.nanmean(scores)), scores
 
 
 class _CompiledEncoderBackend(Backend):
@@ -367,7 +363,6 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
                     log: Callable[[str], None] = lambda s: None,
                     progress: ProgressFactory = _no_progress) -> QuantizeResult:
     """Quantize ``engine`` with calibration cases ``calib_dir`` into the bundle folder ``out``."""
-    from umedsam.data.calibration import calibration_images
     from umedsam.export.bundle import _commit, _prepare_out
     from umedsam.export.manifest import write_manifest
     from umedsam.runtime.formats import load_backend
@@ -403,14 +398,14 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
         args = (src, calib, preset, opts, work, log, progress)
         search = None
         if opts.method == "nncf":
-            q: _Quantizer = _NncfQuantizer(*args, validator=validator, accuracy_control=opts.nncf_accuracy_control)
-            q.fp32_backend = fp32
+            q: _Quantizer = _NncfQuantizer(*args, fp32_backend=fp32, validator=validator,
+                                           accuracy_control=opts.nncf_accuracy_control)
             quantization["nncf_accuracy_control"] = opts.nncf_accuracy_control
         else:
             q = _OrtQuantizer(*args) if opts.method == "ort" else _IncQuantizer(*args)
         float_blocks: list[str] = []
         if validator is not None and opts.method != "inc" and not opts.nncf_accuracy_control:
-            search = _search(q, fp32, calib, validator, opts, log, calibration_images)
+            search = _search(q, fp32, calib, validator, opts, log)
             if search.passed:
                 float_blocks = search.float_blocks
             else:  # keep the most-float configuration it tried, and say the bounds were not met
@@ -449,7 +444,8 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
 
 
 def _search(q: _Quantizer, fp32, calib: CalibrationSet, validator: Validator, opts: QuantizeOptions,
-            log: Callable[[str], None], calibration_images) -> SearchResult:
+            log: Callable[[str], None]) -> SearchResult:
+    from umedsam.data.calibration import calibration_images
     from umedsam.runtime.formats import load_backend
     from umedsam.runtime.predictor import Predictor
 

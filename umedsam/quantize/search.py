@@ -71,17 +71,20 @@ class Validator:
             raise UmedsamError(f"{folder}: validation needs cases with ground truth (imgs/ + gts/)")
         return cls(cases, gts)
 
-    def _run(self, predictor) -> tuple[float, float, dict[str, np.ndarray]]:
-        dscs, nsds, labels = [], [], {}
-        for path in self.cases:
+    def score_cases(self, predictor, cases: list[Path] | None = None) -> list[tuple[float, float, np.ndarray]]:
+        """(DSC, NSD, labels) of each case (default: all validation cases), scored against its GT."""
+        out = []
+        for path in self.cases if cases is None else cases:
             case = load_case(path)
             seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
-            gts, spacing = load_gt(self.gts / path.name)
-            d, n = score_labels(case.kind, gts, seg.labels, spacing, case.spacing)
-            dscs.append(d)
-            nsds.append(n)
-            labels[path.name] = seg.labels
-        return float(np.nanmean(dscs)), float(np.nanmean(nsds)), labels
+            gts, spacing = load_gt(self.gts / Path(path).name)
+            out.append((*score_labels(case.kind, gts, seg.labels, spacing, case.spacing), seg.labels))
+        return out
+
+    def _run(self, predictor) -> tuple[float, float, dict[str, np.ndarray]]:
+        scores = self.score_cases(predictor)
+        return (float(np.nanmean([d for d, _, _ in scores])), float(np.nanmean([n for _, n, _ in scores])),
+                {path.name: labels for path, (_, _, labels) in zip(self.cases, scores)})
 
     def set_reference(self, predictor) -> tuple[float, float]:
         dsc, nsd, self.reference_labels = self._run(predictor)
