@@ -23,21 +23,28 @@ def _x(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}×"
 
 
+def _compressed(e: dict[str, Any]) -> bool:
+    return bool(e.get("info", {}).get("compression"))
+
+
 def _name(e: dict[str, Any]) -> str:
     method = (e.get("info", {}).get("quantization") or {}).get("method")
-    return (f"{e['backend']} {e['precision']}" + (f"/{method}" if method else "")
+    comp = e.get("info", {}).get("compression") or {}
+    lowrank = f" lowrank {comp['encoder_flops_ratio']:.2f}" if comp.get("encoder_flops_ratio") else ""
+    return (f"{e['backend']} {e['precision']}" + (f"/{method}" if method else "") + lowrank
             + ("" if e["engine"] == "builtin" else f" `{Path(e['engine']).name}`"))
 
 
 def _fp32_pairs(engines: list[dict[str, Any]]) -> list[list[str]]:
-    """Reduced-precision engines against the FP32 engine of the same backend and the fastest FP32 engine."""
-    fp32 = [e for e in engines if e["precision"] == "fp32"]
+    """Reduced-precision and compressed engines against the (uncompressed) FP32 engine of the same backend
+    and the fastest such FP32 engine."""
+    fp32 = [e for e in engines if e["precision"] == "fp32" and not _compressed(e)]
     if not fp32:
         return []
     fastest = min(fp32, key=lambda e: sum(e["case_seconds"].values()))
     rows = []
     for e in engines:
-        if e["precision"] == "fp32":
+        if e in fp32:
             continue
         same = next((f for f in fp32 if f["backend"] == e["backend"]), None)
         cells = [_name(e)]
@@ -108,7 +115,7 @@ def to_markdown(result: dict[str, Any]) -> str:
                    markdown_table(["engine", "wall", "imports", "engine load", "first case", "peak RSS", "speedup"], rows))
     pairs = _fp32_pairs(engines)
     if pairs:
-        out.append("### Reduced precision vs FP32 (same run; >1× = faster)\n\n" + markdown_table(
+        out.append("### Reduced precision / compressed vs FP32 (same run; >1× = faster)\n\n" + markdown_table(
             ["engine", "encoder p50 vs same-backend FP32", "cases total", "encoder p50 vs fastest FP32", "cases total"],
             pairs))
     rows = [[_name(e), f"{e['accuracy']['dsc']:.4f}", f"{e['accuracy']['nsd']:.4f}",

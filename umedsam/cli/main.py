@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from umedsam.cli import bench, demo, evaluate, export, parity, phantoms, predict, quantize
+from umedsam.cli import bench, compress, demo, evaluate, export, finetune, parity, phantoms, predict, quantize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
@@ -12,6 +12,8 @@ app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
 app.command("quantize")(quantize.quantize)
+app.command("compress")(compress.compress)
+app.command("finetune")(finetune.finetune)
 app.command("parity")(parity.parity)
 app.command("bench")(bench.bench)
 app.command("phantoms")(phantoms.phantoms)

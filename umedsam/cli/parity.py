@@ -51,7 +51,7 @@ def parity(
         cand = Predictor(candidate, backend=candidate_backend, threads=threads, slice_batch=slice_batch)
     except UmedsamError as exc:
         raise fail(str(exc))
-    cls = precision or precision_class(cand.backend.info())
+    cls = precision or precision_class(cand.backend.info(), ref.backend.info())
     points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
     tol = with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement,
                          min_boundary_agreement=min_boundary, atol=atol, rtol=rtol, **points)

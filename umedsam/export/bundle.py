@@ -138,6 +138,12 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
             graphs = {s: f"{s}.plan" for s in stages}
         source = {"checkpoint": str(ckpt_path), "sha256": sha256_file(ckpt_path),
                   "builtin": ckpt is None}
+        if model.compression:  # a factorized checkpoint: its sidecar is part of the source
+            side = Path(model.compression["sidecar"])
+            source["sidecar"] = {"file": str(side), "sha256": sha256_file(side)}
+            extra["compression"] = {k: model.compression.get(k) for k in (
+                "mode", "factorized_layers", "encoder_gflops_before", "encoder_gflops_after",
+                "encoder_flops_ratio", "params_before", "params_after", "source_sha256", "recovered")}
         export_info = {"seconds": round(time.perf_counter() - start, 2), "simplify": opts.simplify,
                        "stages": stages}
         manifest = build_manifest(tmp, TARGET_FORMATS[opts.target][0], opts.precision, graphs, source,

@@ -62,13 +62,21 @@ class Tolerances:
                    symmetric=False, atol=None, rtol=None)
 
 
-def precision_class(info: dict[str, Any]) -> str:
-    """fp32 / fp16 / int8 / lowrank from a backend's ``info()`` (int8 and lowrank win over fp32)."""
+def precision_class(info: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
+    """fp32 / fp16 / int8 / lowrank from a backend's ``info()`` (int8 and lowrank win over fp32).
+
+    A factorized candidate is ``lowrank`` against anything but the same factorized checkpoint (its
+    own export is judged as strictly as any FP32 export).
+    """
     precision = str(info.get("precision", "fp32")).lower()
     if info.get("quantization") or "int8" in precision:
         return "int8"
-    if info.get("compression"):
-        return "lowrank"
+    comp = info.get("compression")
+    if comp:
+        ref = (reference or {}).get("compression") or {}
+        same = comp.get("checkpoint_sha256") and comp.get("checkpoint_sha256") == ref.get("checkpoint_sha256")
+        if not same:
+            return "lowrank"
     return "fp16" if "16" in precision else "fp32"
 
 
@@ -344,7 +352,7 @@ def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gt
         if not isinstance(p.backend, RecordingBackend):
             p.backend = RecordingBackend(p.backend)
     cand_info, ref_info = candidate.backend.info(), reference.backend.info()
-    precision = precision_class(cand_info)
+    precision = precision_class(cand_info, ref_info)
     tol = tolerances or Tolerances.for_precision(precision)
     results = []
     for path in cases:

@@ -3,7 +3,7 @@
 Importing this package imports torch; the runtime never imports it at module level.
 """
 
-from umedsam.model.checkpoint import load_checkpoint, read_state_dict
+from umedsam.model.checkpoint import load_checkpoint, read_state_dict, save_checkpoint
 from umedsam.model.medsam_lite import MedSAMLite
 
-__all__ = ["MedSAMLite", "load_checkpoint", "read_state_dict"]
+__all__ = ["MedSAMLite", "load_checkpoint", "read_state_dict", "save_checkpoint"]

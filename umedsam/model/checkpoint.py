@@ -1,7 +1,8 @@
 """Safe, key-exact checkpoint loading.
 
 Accepts the official plain state dict, training dicts (``{"model": ...}``, ``{"state_dict": ...}``)
-and ``module.``-prefixed keys. Loading always uses ``torch.load(weights_only=True)``: a pickle that
+and ``module.``-prefixed keys. A compressed checkpoint (``umedsam-compress``) is the same kind of state
+dict with factorized layers; its structure comes from the sidecar beside it (``model.factorized.json``). Loading always uses ``torch.load(weights_only=True)``: a pickle that
 carries code is refused. Missing ``num_batches_tracked`` entries are tolerated (BatchNorm fills them
 in); any other mismatch is reported key by key.
 """
@@ -74,15 +75,61 @@ def check_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: 
         raise CheckpointError(f"{path}: keys do not match LiteMedSAM: " + ", ".join(parts))
 
 
+def _looks_factorized(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
+    expected = model.state_dict()
+    return any(k not in expected and k.rsplit(".", 2)[0] + ".weight" in expected for k in state)
+
+
 def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> MedSAMLite:
     """Build MedSAMLite, load weights strictly, and return it in eval mode.
 
     ``path=None`` loads the built-in LiteMedSAM weights. Weights are loaded *before* ``eval()`` so
-    the encoder's cached attention biases are computed from them.
+    the encoder's cached attention biases are computed from them. With a factorization sidecar beside
+    the checkpoint, the factorized layers are built first; ``model.compression`` then holds its
+    summary (None for an uncompressed model).
     """
+    from umedsam.compress.factorize import apply_structure
+    from umedsam.compress.sidecar import read_sidecar, sidecar_path
+
     path = Path(path) if path is not None else builtin_checkpoint()
     state = read_state_dict(path)
     model = MedSAMLite()
+    side = sidecar_path(path)
+    if side.is_file():
+        plans, summary = read_sidecar(side)
+        try:
+            apply_structure(model, plans)
+        except AttributeError as exc:
+            raise CheckpointError(f"{side}: field 'layers': names a layer LiteMedSAM does not have ({exc})") from None
+        model.compression = {**summary, "sidecar": str(side), "layers": len(plans)}
+    elif _looks_factorized(model, state):
+        raise CheckpointError(f"{path}: keys look factorized (e.g. '….0.weight') but the sidecar {side.name} "
+                              f"is missing beside it")
     check_keys(model, state, path)
     model.load_state_dict(state, strict=False)  # only num_batches_tracked may be absent (checked above)
     return model.to(device).eval()
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | Path, plans: list | None = None,
+                    summary: dict | None = None) -> Path:
+    """Write ``model``'s weights as an official plain state dict (``weights_only``-loadable), atomically.
+
+    With ``plans`` (a factorized model) the sidecar is written next to it, checkpoint first: a reader
+    that finds the sidecar always finds the matching weights. Without, a stale sidecar is removed so
+    the checkpoint is not mis-read as factorized.
+    """
+    import io
+    import json
+
+    from umedsam.compress.sidecar import sidecar_json, sidecar_path
+    from umedsam.data.npz import write_bytes_atomic, write_text_atomic
+
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
+    side = sidecar_path(path)
+    side.unlink(missing_ok=True)
+    write_bytes_atomic(path, buf.getbuffer())
+    if plans:
+        write_text_atomic(side, json.dumps(sidecar_json(plans, summary or {}), indent=2, default=float) + "\n")
+    return path

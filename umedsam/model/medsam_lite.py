@@ -24,6 +24,7 @@ class MedSAMLite(nn.Module):
         self.image_encoder = TinyViT()
         self.mask_decoder = MaskDecoder(256, TwoWayTransformer(depth=2, embedding_dim=256, num_heads=8, mlp_dim=2048))
         self.prompt_encoder = PromptEncoder(256, (64, 64), (256, 256), 16)
+        self.compression: dict | None = None  # set by load_checkpoint for a factorized checkpoint
 
     def decode(self, image_embeddings: torch.Tensor, boxes256: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding (1 or N, 256, 64, 64) + boxes (N, 4) in 256-space -> logits (N,1,256,256), iou (N,1).

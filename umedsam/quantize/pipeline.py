@@ -142,7 +142,8 @@ def write_candidate(folder: Path, fmt: str, src_manifest: dict[str, Any], stages
     graphs = {s: f"{s}.{'onnx' if fmt == 'onnx' else 'xml'}" for s in STAGES}
     manifest = build_manifest(folder, fmt, "int8", graphs, src_manifest.get("source", {}),
                               {"stages": stages, "quantized_from": src_manifest.get("files", {})},
-                              {"opset": src_manifest.get("opset"), "quantization": quantization})
+                              {"opset": src_manifest.get("opset"), "quantization": quantization,
+                               **({"compression": src_manifest["compression"]} if src_manifest.get("compression") else {})})
     write_manifest(folder, manifest)
     return manifest
 

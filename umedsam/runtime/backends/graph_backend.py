@@ -57,4 +57,7 @@ class GraphBackend(Backend):
         info = super().info()
         info.update(precision=self.bundle.precision, format=self.bundle.format, merged=self.bundle.merged,
                     quantization=self.bundle.manifest.get("quantization"))
+        if self.bundle.manifest.get("compression"):
+            info["compression"] = {**self.bundle.manifest["compression"],
+                                   "checkpoint_sha256": self.bundle.manifest.get("source", {}).get("sha256")}
         return info

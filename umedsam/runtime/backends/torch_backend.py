@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,4 +55,12 @@ class TorchBackend(Backend):
         info = super().info()
         info["threads"] = self._torch.get_num_threads()
         info["torch"] = self._torch.__version__
+        compression = getattr(self.model, "compression", None)
+        if compression:
+            info["compression"] = {k: compression.get(k) for k in
+                                   ("mode", "factorized_layers", "encoder_flops_ratio", "source_sha256")}
+            if self.path and Path(self.path).is_file():
+                from umedsam.assets import sha256_file
+
+                info["compression"]["checkpoint_sha256"] = sha256_file(self.path)
         return info
