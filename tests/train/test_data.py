@@ -59,3 +59,18 @@ def test_batch_shapes_and_sdf_signs(phantoms):
 def test_folder_without_gt_is_refused(tmp_path):
     with pytest.raises(UmedsamError, match="ground truth"):
         load_samples(tmp_path)
+
+
+def test_malformed_case_is_skipped_with_its_error(phantoms, tmp_path):
+    import shutil
+
+    root = tmp_path / "mixed"
+    shutil.copytree(phantoms, root)
+    bad = sorted((root / "imgs").glob("2D*.npz"))[0]
+    bad.write_bytes(b"not a zip")
+    skipped = []
+    samples = load_samples(root, max_slices_per_case=1, skipped=skipped)
+    assert len(skipped) == 1 and bad.name in skipped[0] and "\n" not in skipped[0]
+    assert len(samples) == 2
+    with pytest.raises(UmedsamError, match=bad.name):
+        load_samples(root)

@@ -92,7 +92,7 @@ def test_uncertainty_weighting_value_and_sigma_gradient():
     values = {"dice": torch.tensor(0.3), "ce": torch.tensor(0.8)}
     total = loss.weigh(values)
     expected = sum(0.5 / 4 * v + np.log(1 + 4) for v in (0.3, 0.8))
-    assert float(total) == pytest.approx(expected, rel=1e-6)
+    assert float(total.detach()) == pytest.approx(expected, rel=1e-6)
     total.backward()
     # d/dσ [0.5 L/σ² + log(1+σ²)] = -L/σ³ + 2σ/(1+σ²)
     grads = [-v / 8 + 4 / 5 for v in (0.3, 0.8)]

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import exit_on_sigterm, fail
+from umedsam.cli.common import exit_on_sigterm, fail, warn
 from umedsam.errors import UmedsamError
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -58,9 +58,12 @@ def finetune(
     try:
         model = load_checkpoint(ckpt)
         reference = load_checkpoint(ckpt) if data is not None else None
-        samples = load_samples(finetune_data)
+        skipped: list[str] = []
+        samples = load_samples(finetune_data, skipped=skipped)
     except UmedsamError as exc:
         raise fail(str(exc))
+    for message in skipped:
+        warn(f"skipped {message}")
     plans = None
     if model.compression:
         from umedsam.compress.sidecar import read_sidecar

@@ -148,7 +148,8 @@ def factorize_tucker2(module: nn.Conv2d, r_out: int, r_in: int) -> tuple[nn.Sequ
 
     tl.set_backend("numpy")
     w = module.weight.detach().double().numpy()
-    (core, factors), _ = partial_tucker(w, rank=[r_out, r_in], modes=[0, 1], init="svd", n_iter_max=50,
+    # HOOI from the HOSVD start: a few sweeps converge (each is two full SVDs of the unfoldings)
+    (core, factors), _ = partial_tucker(w, rank=[r_out, r_in], modes=[0, 1], init="svd", n_iter_max=5,
                                         tol=1e-7)
     u_out, u_in = factors                                     # (out, r_out), (in, r_in)
     approx = tl.tenalg.multi_mode_dot(core, [u_out, u_in], modes=[0, 1])

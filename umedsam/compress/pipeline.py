@@ -177,7 +177,10 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
         from umedsam.compress.recover import train_local
         from umedsam.train.data import load_samples
 
-        samples = load_samples(job.finetune_data)
+        skipped: list[str] = []
+        samples = load_samples(job.finetune_data, skipped=skipped)
+        for message in skipped:
+            log(f"skipped: {message}")
         names = [p.name for p in result.plans]
         minutes = float(job.recovery.minutes)
         log(f"recovery: {len(samples)} images from {job.finetune_data}, teacher = the original model, training "

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from umedsam.train.sam import SAM
+from umedsam.train.sam import make_optimizer, optimizer_step
 from umedsam.train.trainer import _lr_scale, _train_mode, select_trainable
 
 
@@ -83,8 +83,7 @@ def train_local(student: nn.Module, teacher: nn.Module, images: list[np.ndarray]
              f"({time.perf_counter() - start:.0f} s)")
     fns = dict(encoder_stages(student.image_encoder))
     params = select_trainable(student, "factorized", enc_names)
-    opt = SAM([{"params": params}], torch.optim.AdamW, rho=rho, lr=lr, weight_decay=weight_decay) if rho > 0 \
-        else torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer([{"params": params}], lr, weight_decay, rho)
     _train_mode(student)
     deadline = time.perf_counter() + minutes * 60
     window: dict[str, list[float]] = {s: [] for s in stages}
@@ -110,11 +109,7 @@ def train_local(student: nn.Module, teacher: nn.Module, images: list[np.ndarray]
                 value["loss"] = float(loss.detach())
                 return loss
 
-            if isinstance(opt, SAM):
-                opt.step(closure)
-            else:
-                closure()
-                opt.step()
+            optimizer_step(opt, closure)
             window[stage].append(value["loss"])
             result.steps = step + 1
             if result.steps % (10 * len(stages)) == 0:

@@ -56,8 +56,13 @@ def _sample(image256: np.ndarray, gt: np.ndarray, source: str, min_pixels: int) 
     return Sample(image256, stack, source, new_size(*gt.shape[:2]))
 
 
-def load_samples(folder: str | Path, max_slices_per_case: int = 8, min_pixels: int = 4) -> list[Sample]:
-    """Samples of every case in ``folder`` (needs ground truth); 3D cases give up to N evenly spaced slices."""
+def load_samples(folder: str | Path, max_slices_per_case: int = 8, min_pixels: int = 4,
+                 skipped: list[str] | None = None) -> list[Sample]:
+    """Samples of every case in ``folder`` (needs ground truth); 3D cases give up to N evenly spaced slices.
+
+    A malformed case raises, unless ``skipped`` is given: then its one-line error is appended there
+    and the other cases still load.
+    """
     folder = Path(folder)
     gts_dir = find_gts(folder)
     cases = find_cases(folder)
@@ -65,8 +70,17 @@ def load_samples(folder: str | Path, max_slices_per_case: int = 8, min_pixels: i
         raise UmedsamError(f"{folder}: training needs challenge cases with ground truth (imgs/ + gts/)")
     out: list[Sample] = []
     for path in cases:
-        case = load_case(path)
-        gts, _ = load_gt(gts_dir / path.name)
+        try:
+            case = load_case(path)
+            gts, _ = load_gt(gts_dir / path.name)
+            if gts.shape[:2] != case.imgs.shape[:2] or (case.kind == "3D" and gts.shape != case.imgs.shape):
+                raise UmedsamError(f"{gts_dir / path.name}: field 'gts': shape {gts.shape} does not match "
+                                   f"imgs {case.imgs.shape}")
+        except UmedsamError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         if case.kind == "2D":
             s = _sample(normalize_pad(resize_longest_side(case.imgs)), gts, path.name, min_pixels)
             out += [s] if s is not None else []

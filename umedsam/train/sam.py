@@ -87,3 +87,20 @@ class SAM(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self.base_optimizer.param_groups = self.param_groups
+
+
+def make_optimizer(groups: list[dict], lr: float, weight_decay: float, rho: float,
+                   adaptive: bool = False) -> torch.optim.Optimizer:
+    """SAM around AdamW, or plain AdamW when ``rho == 0``."""
+    if rho > 0:
+        return SAM(groups, torch.optim.AdamW, rho=rho, adaptive=adaptive, lr=lr, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, closure: Callable[[], torch.Tensor]) -> None:
+    """One update: SAM evaluates the closure twice (at w and w + e(w)), anything else once."""
+    if isinstance(optimizer, SAM):
+        optimizer.step(closure)
+    else:
+        closure()
+        optimizer.step()

@@ -28,7 +28,7 @@ from torch import nn
 
 from umedsam.train.data import Batch, Sample, draw_batch
 from umedsam.train.loss import TERMS, UMedSAMLoss
-from umedsam.train.sam import SAM
+from umedsam.train.sam import make_optimizer, optimizer_step
 
 TRAINABLE = ("factorized", "encoder", "decoder", "all")
 
@@ -136,11 +136,7 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
     params = select_trainable(model, opts.trainable, factorized)
     loss_fn = UMedSAMLoss(opts.terms)
     groups = [{"params": params}] + loss_fn.param_groups()
-    if opts.rho > 0:
-        optimizer: torch.optim.Optimizer = SAM(groups, torch.optim.AdamW, rho=opts.rho, adaptive=opts.adaptive,
-                                               lr=opts.lr, weight_decay=opts.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=opts.weight_decay)
+    optimizer = make_optimizer(groups, opts.lr, opts.weight_decay, opts.rho, opts.adaptive)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     tutor = _Teacher(teacher) if teacher is not None else None
     result = TrainResult(trainable_params=sum(p.numel() for p in params))
@@ -180,11 +176,7 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
                 parts["total"] = float(total.detach())
                 return total
 
-            if isinstance(optimizer, SAM):
-                optimizer.step(closure)
-            else:
-                closure()
-                optimizer.step()
+            optimizer_step(optimizer, closure)
             for k, v in parts.items():
                 running[k] = running.get(k, 0.0) + v
             result.steps = step + 1
