@@ -186,7 +186,7 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
     out = root / "lowrank.pth"
     job = CompressJob(None, out, CompressOptions(flops_ratio=0.70, probe_images=1), calib=calib,
                       finetune_data=calib, data=gate, threads=threads,
-                      recovery=TrainOptions(steps=100000, minutes=3.0, batch=1, boxes_per_image=4, lr=5e-5,
+                      recovery=TrainOptions(steps=100000, minutes=3.0, batch=1, boxes_per_image=4, lr=1e-5,
                                             rho=0.05, trainable="factorized", warmup=5))
     t = time.perf_counter()
     try:

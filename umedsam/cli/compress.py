@@ -30,11 +30,12 @@ def compress(
     finetune_data: Optional[Path] = typer.Option(None, "--finetune-data", help="Cases with GT for the recovery fine-tune (none: no recovery)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluation cases with GT, kept apart from the others: DSC/NSD before/after recovery."),
     minutes: float = typer.Option(20.0, "--minutes", help="Recovery wall-time budget (both phases)."),
-    local_share: float = typer.Option(0.8, "--local-share", help="Share of --minutes for stage-local distillation; the rest is end-to-end."),
+    local_share: float = typer.Option(0.75, "--local-share", help="Share of --minutes for stage-local distillation; the rest is end-to-end."),
     steps: int = typer.Option(100000, "--steps", help="Most end-to-end recovery steps."),
-    lr: float = typer.Option(5e-5, "--lr", help="End-to-end AdamW learning rate (peak; warm-up, cosine to 10 %)."),
-    local_lr: float = typer.Option(3e-4, "--local-lr", help="Stage-local AdamW learning rate."),
-    rho: float = typer.Option(0.05, "--rho", help="SAM radius (0 = plain AdamW, half the cost per step)."),
+    lr: float = typer.Option(1e-5, "--lr", help="End-to-end AdamW learning rate (peak; warm-up, cosine to 10 %)."),
+    local_lr: float = typer.Option(2e-5, "--local-lr", help="Stage-local AdamW learning rate."),
+    rho: float = typer.Option(0.05, "--rho", help="End-to-end SAM radius (0 = plain AdamW, half the cost per step)."),
+    local_rho: float = typer.Option(0.0, "--local-rho", help="Stage-local SAM radius (default plain AdamW: SAM's absolute radius on one stage's factors raised the error)."),
     batch: int = typer.Option(1, "--batch", help="End-to-end images per step (each with up to 4 boxes)."),
     data_aware: bool = typer.Option(True, "--data-aware/--weights-only", help="Whitened SVD from calibration activations, or plain SVD of the weights."),
     sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity", help="Weight the FLOPs budget by measured per-layer sensitivity."),
@@ -62,7 +63,7 @@ def compress(
     job = CompressJob(ckpt, out, opts, calib=calib, finetune_data=finetune_data, data=data, threads=threads,
                       recovery=TrainOptions(steps=steps, minutes=minutes, batch=batch, boxes_per_image=4, lr=lr,
                                             rho=rho, trainable="factorized", warmup=5),
-                      local_share=local_share, local_lr=local_lr)
+                      local_share=local_share, local_lr=local_lr, local_rho=local_rho)
     exit_on_sigterm()
     try:
         report = run_compress(job, log=lambda s: typer.echo(f"· {s}", err=True))

@@ -29,10 +29,11 @@ class CompressJob:
     finetune_data: Path | None = None
     data: Path | None = None
     recovery: TrainOptions = field(default_factory=lambda: TrainOptions(
-        steps=100000, minutes=20.0, batch=1, boxes_per_image=4, lr=5e-5, rho=0.05, trainable="factorized",
+        steps=100000, minutes=20.0, batch=1, boxes_per_image=4, lr=1e-5, rho=0.05, trainable="factorized",
         warmup=5))
-    local_share: float = 0.8           # of the recovery minutes spent on stage-local distillation
-    local_lr: float = 3e-4
+    local_share: float = 0.75          # of the recovery minutes spent on stage-local distillation
+    local_lr: float = 2e-5
+    local_rho: float = 0.0             # SAM's absolute radius on one stage's factors at a time raised the error
     calib_samples: int = 32
     threads: int | None = None
     latency_iters: int = 5
@@ -184,10 +185,11 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
         names = [p.name for p in result.plans]
         minutes = float(job.recovery.minutes)
         log(f"recovery: {len(samples)} images from {job.finetune_data}, teacher = the original model, training "
-            f"the factorized layers only, SAM rho {job.recovery.rho}; {minutes * job.local_share:.1f} min "
-            f"stage-local, then {minutes * (1 - job.local_share):.1f} min end-to-end")
+            f"the factorized layers only; {minutes * job.local_share:.1f} min stage-local (AdamW"
+            f"{'' if job.local_rho == 0 else f' + SAM rho {job.local_rho}'} lr {job.local_lr}), then "
+            f"{minutes * (1 - job.local_share):.1f} min end-to-end (SAM rho {job.recovery.rho} + AdamW lr {job.recovery.lr})")
         report.local = train_local(model, original, [x.image for x in samples], names, minutes * job.local_share,
-                                   lr=job.local_lr, rho=job.recovery.rho, seed=job.recovery.seed,
+                                   lr=job.local_lr, rho=job.local_rho, seed=job.recovery.seed,
                                    progress=lambda m: log(f"recovery {m}"))
         report.recovery = train(model, samples, replace(job.recovery, minutes=minutes * (1 - job.local_share)),
                                 teacher=original, factorized=names, progress=lambda m: log(f"recovery {m}"))
