@@ -25,7 +25,8 @@ def accuracy_table(accuracy: dict[str, Any]) -> str:
         rows.append([f"{tag} recovery", f"{a['ref_dsc']:.4f} → {a['cand_dsc']:.4f} ({a['dsc_delta'] * 100:+.2f})",
                      f"{a['ref_nsd']:.4f} → {a['cand_nsd']:.4f} ({a['nsd_delta'] * 100:+.2f})",
                      f"{a['min_agreement']:.3f}", f"{a['min_case_boundary']:.3f}",
-                     "passed" if a["passed"] else "failed: " + "; ".join(a["failures"])[:120]])
+                     "passed" if a["passed"] else "failed: " + ("; ".join(a["failures"])[:120]
+                                                               or "per-label agreement / boundary below the bounds")])
     return markdown_table(["model", "DSC original → compressed (Δ pts)", "NSD (Δ pts)", "min label Dice vs original",
                            "min case boundary", "low-rank gate"], rows)
 

@@ -184,7 +184,8 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
                 model.eval()
                 on_step(model, result.steps)
                 _train_mode(model)
-            if result.steps % opts.log_every == 0 or result.steps == opts.steps:
+            if result.steps % opts.log_every == 0 or result.steps == opts.steps \
+                    or time.perf_counter() >= deadline:
                 n = opts.log_every if result.steps % opts.log_every == 0 else result.steps % opts.log_every
                 entry = {"step": result.steps, "seconds": round(time.perf_counter() - start, 1),
                          **{k: v / n for k, v in running.items()}}
