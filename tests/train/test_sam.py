@@ -57,32 +57,21 @@ def test_wraps_adamw_with_shared_groups():
         opt.step()
 
 
-def test_make_optimizer_and_step_without_sam():
+def test_make_optimizer_and_step_with_and_without_sam():
     from umedsam.train.sam import make_optimizer, optimizer_step
 
-    w = torch.nn.Parameter(torch.tensor([2.0]))
-    plain = make_optimizer([{"params": [w]}], lr=0.1, weight_decay=0.0, rho=0.0)
-    assert isinstance(plain, torch.optim.AdamW) and not isinstance(plain, SAM)
-    calls = []
+    for rho, passes in ((0.0, 1), (0.05, 2)):
+        w = torch.nn.Parameter(torch.tensor([2.0]))
+        opt = make_optimizer([{"params": [w]}], lr=0.1, weight_decay=0.0, rho=rho)
+        assert isinstance(opt, SAM) == (rho > 0) and isinstance(getattr(opt, "base_optimizer", opt), torch.optim.AdamW)
+        calls = []
 
-    def closure():
-        plain.zero_grad()
-        loss = (w ** 2).sum()
-        loss.backward()
-        calls.append(1)
-        return loss
+        def closure():
+            opt.zero_grad()
+            loss = (w ** 2).sum()
+            loss.backward()
+            calls.append(1)
+            return loss
 
-    optimizer_step(plain, closure)
-    assert len(calls) == 1 and float(w) < 2.0
-    sam = make_optimizer([{"params": [w]}], lr=0.1, weight_decay=0.0, rho=0.05)
-    calls.clear()
-
-    def closure2():
-        sam.zero_grad()
-        loss = (w ** 2).sum()
-        loss.backward()
-        calls.append(1)
-        return loss
-
-    optimizer_step(sam, closure2)
-    assert isinstance(sam, SAM) and len(calls) == 2
+        optimizer_step(opt, closure)
+        assert len(calls) == passes and float(w) < 2.0

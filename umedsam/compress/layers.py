@@ -9,6 +9,7 @@ factorization cannot touch), so reported ratios are of the real total, not of th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,3 +126,20 @@ def collect_stats(model: nn.Module, layers: list[LayerInfo], images: list[np.nda
             h.remove()
     for name, total in sums.items():
         by_name[name].cov = (total / max(by_name[name].samples, 1)).numpy()
+
+
+def encoder_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """(name, callable) for patch_embed, layers.0..3 and the neck, in order (their composition = the encoder)."""
+    def neck(h: torch.Tensor) -> torch.Tensor:
+        b, _, c = h.shape
+        return encoder.neck(h.view(b, encoder.out_hw, encoder.out_hw, c).permute(0, 3, 1, 2))
+
+    out: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = [("patch_embed", encoder.patch_embed)]
+    out += [(f"layers.{i}", layer) for i, layer in enumerate(encoder.layers)]
+    return out + [("neck", neck)]
+
+
+def stage_of(name: str) -> str:
+    """``image_encoder.layers.2.blocks.1.mlp.fc1`` -> ``layers.2``."""
+    local = name[len("image_encoder."):]
+    return ".".join(local.split(".")[:2]) if local.startswith("layers.") else local.split(".")[0]

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from umedsam.compress.factorize import LayerPlan, factor_cost, svd_spectrum, tucker2_mode_spectra
-from umedsam.compress.layers import LayerInfo
+from umedsam.compress.layers import LayerInfo, encoder_stages, stage_of
 
 RANK_STEP = 8
 
@@ -141,26 +141,21 @@ def measure_sensitivity(model: nn.Module, curves: list[Curve], images: list[np.n
     the rest of the network.
     """
     enc = model.image_encoder
-    x = torch.from_numpy(np.stack(images).astype(np.float32))
-    stage_inputs = {"patch_embed": x}
-    h = enc.patch_embed(x)
-    for i, layer in enumerate(enc.layers):
-        stage_inputs[f"layers.{i}"] = h
-        h = layer(h)
-    stage_inputs["neck"] = h
+    stages = encoder_stages(enc)
+    order = [s for s, _ in stages]
+    stage_inputs: dict[str, torch.Tensor] = {}
+    h = torch.from_numpy(np.stack(images).astype(np.float32))
+    for s, fn in stages:
+        stage_inputs[s] = h
+        h = fn(h)
+    reference = h
 
     def run_from(stage: str) -> torch.Tensor:
-        order = ["patch_embed"] + [f"layers.{i}" for i in range(len(enc.layers))] + ["neck"]
         h = stage_inputs[stage]
-        for s in order[order.index(stage):]:
-            if s == "neck":
-                b, _, c = h.shape
-                h = enc.neck(h.view(b, enc.out_hw, enc.out_hw, c).permute(0, 3, 1, 2))
-            else:
-                h = enc.get_submodule(s)(h)
+        for _, fn in stages[order.index(stage):]:
+            h = fn(h)
         return h
 
-    reference = run_from("neck")
     ref_energy = float((reference.double() ** 2).mean())
     weights: dict[str, float] = {}
     start = time.perf_counter()
@@ -170,8 +165,7 @@ def measure_sensitivity(model: nn.Module, curves: list[Curve], images: list[np.n
         if not name.startswith("image_encoder.") or ranks is None:
             continue
         local = name[len("image_encoder."):]
-        stage = "neck" if local.startswith("neck") else ".".join(local.split(".")[:2]) \
-            if local.startswith("layers.") else "patch_embed"
+        stage = stage_of(name)
         original = enc.get_submodule(local)
         parent_name, _, child = local.rpartition(".")
         parent = enc.get_submodule(parent_name)

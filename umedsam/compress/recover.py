@@ -21,25 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from umedsam.compress.layers import encoder_stages, stage_of
 from umedsam.train.sam import make_optimizer, optimizer_step
 from umedsam.train.trainer import _lr_scale, _train_mode, select_trainable
-
-
-def encoder_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
-    """(name, callable) for patch_embed, layers.0..3 and the neck, in order (their composition = the encoder)."""
-    def neck(h: torch.Tensor) -> torch.Tensor:
-        b, _, c = h.shape
-        return encoder.neck(h.view(b, encoder.out_hw, encoder.out_hw, c).permute(0, 3, 1, 2))
-
-    out: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = [("patch_embed", encoder.patch_embed)]
-    out += [(f"layers.{i}", layer) for i, layer in enumerate(encoder.layers)]
-    return out + [("neck", neck)]
-
-
-def stage_of(name: str) -> str:
-    """``image_encoder.layers.2.blocks.1.mlp.fc1`` -> ``layers.2``."""
-    local = name[len("image_encoder."):]
-    return ".".join(local.split(".")[:2]) if local.startswith("layers.") else local.split(".")[0]
 
 
 @dataclass
