@@ -132,6 +132,9 @@ class RecordingBackend(Backend):
             self.logits, self.iou = logits[:1].copy(), iou[:1].copy()
         return logits, iou
 
+    def segment_case(self, kind: str, imgs: np.ndarray, boxes: np.ndarray) -> Any:
+        return self.inner.segment_case(kind, imgs, boxes)  # whole-case backends record no tensors
+
     def info(self) -> dict[str, Any]:
         return self.inner.info()
 

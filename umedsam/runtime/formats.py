@@ -35,6 +35,9 @@ FORMATS: tuple[Format, ...] = (
            "pip install onnxruntime", "cpu", ("onnxruntime", "ort")),
     Format("openvino", (".xml",), f"{_BACKENDS}.openvino_backend:OpenVINOBackend",
            "pip install openvino", "cpu", ("ov",)),
+    # the C++ runtime over OpenVINO's C API; no suffix selects it: --backend native on a bundle folder
+    Format("native", (), f"{_BACKENDS}.native_backend:NativeBackend",
+           "umedsam native build (cmake, g++, Debian's libopencv-imgproc-dev libzip-dev nlohmann-json3-dev)", "cpu", ("c",)),
     Format("tensorrt", (".plan", ".engine"), f"{_BACKENDS}.tensorrt_backend:TensorRTBackend",
            "pip install tensorrt cuda-python (an NVIDIA GPU and driver are needed)", "gpu", ("trt",)),
 )

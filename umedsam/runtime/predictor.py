@@ -230,5 +230,8 @@ class Predictor:
         return embs[0][None]
 
     def segment_case(self, kind: str, imgs: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        """Dispatch on the case kind ('2D' or '3D')."""
+        """Dispatch on the case kind ('2D' or '3D'); a backend that segments whole cases (native) does it."""
+        whole = self.backend.segment_case(kind, imgs, boxes)
+        if whole is not None:
+            return whole
         return self.segment_2d(imgs, boxes) if kind == "2D" else self.segment_3d(imgs, boxes)

@@ -37,6 +37,14 @@ class Backend(ABC):
     def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, 256, 64, 64) embedding + (N, 4) boxes in 256-space -> logits (N, 1, 256, 256), iou (N, 1)."""
 
+    def segment_case(self, kind: str, imgs: np.ndarray, boxes: np.ndarray) -> Any:
+        """A whole case segmented by the backend itself, or None (the default): the predictor does it.
+
+        The native runtime implements the complete pipeline in C++; the predictor hands it whole
+        cases so that what is compared and timed is that pipeline, not only its graphs.
+        """
+        return None
+
     def info(self) -> dict[str, Any]:
         """Metadata for reports: backend, precision, engine path, threads."""
         return {"backend": self.name, "engine": self.path, "precision": "fp32", "threads": self.threads}

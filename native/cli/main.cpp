@@ -1,0 +1,179 @@
+// umedsam-native: segment every challenge case of a folder with a bundle, through the C ABI only.
+//
+//   umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M] [--cache-dir DIR]
+//
+// The same contract as `umedsam-predict --no-sidecars`: INPUTS is an imgs/ folder or a root holding
+// imgs/; every *.npz case is segmented into OUTPUTS/<name> (segs, uint16) written atomically, and
+// OUTPUTS/efficiency.csv (case,time) lists wall seconds per case including npz I/O. A malformed
+// case is reported in one line and skipped; the exit code is 1 if any case failed, 2 on bad usage
+// or a bundle that cannot be opened.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "umedsam.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* USAGE =
+    "usage: umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M]\n"
+    "                      [--cache-dir DIR] [--compile-only] [--quiet] [--version]\n"
+    "Segment every challenge case (2D*.npz / 3D*.npz) in INPUTS (an imgs/ folder or its root) into\n"
+    "OUTPUTS with an exported bundle (OpenVINO IR or ONNX) on OpenVINO. --compile-only opens the\n"
+    "bundle (filling the compiled-blob cache) and exits.\n";
+
+int usage_error(const std::string& msg) {
+    std::fprintf(stderr, "umedsam-native: %s\n%s", msg.c_str(), USAGE);
+    return 2;
+}
+
+bool parse_number(const char* text, double& out) {
+    char* end = nullptr;
+    out = std::strtod(text, &end);
+    return end && *end == '\0' && end != text;
+}
+
+// Escape a case name for the CSV (names with commas or quotes are legal file names).
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+bool write_text_atomic(const fs::path& path, const std::string& text) {
+    const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return false;
+    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    ok = (std::fflush(f) == 0) && ok;
+    ok = (std::fclose(f) == 0) && ok;
+    std::error_code ec;
+    if (ok) fs::rename(tmp, path, ec);
+    if (!ok || ec) fs::remove(tmp, ec);
+    return ok && !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string inputs, outputs, bundle, cache_dir;
+    bool cache_dir_set = false, compile_only = false, quiet = false;
+    umedsam_options options;
+    umedsam_options_default(&options);
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const char* name) -> const char* {
+            if (i + 1 >= argc) return nullptr;
+            (void)name;
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") {
+            std::fputs(USAGE, stdout);
+            return 0;
+        } else if (a == "--version") {
+            std::printf("%s\n", umedsam_version());
+            return 0;
+        } else if (a == "-i" || a == "--inputs" || a == "-o" || a == "--outputs" || a == "--bundle" ||
+                   a == "--threads" || a == "--max-cache-mb" || a == "--cache-dir") {
+            const char* v = value(a.c_str());
+            if (!v) return usage_error(a + " needs a value");
+            double num = 0;
+            if (a == "-i" || a == "--inputs") inputs = v;
+            else if (a == "-o" || a == "--outputs") outputs = v;
+            else if (a == "--bundle") bundle = v;
+            else if (a == "--cache-dir") { cache_dir = v; cache_dir_set = true; }
+            else if (!parse_number(v, num) || num < 0) return usage_error(a + " needs a non-negative number");
+            else if (a == "--threads") options.threads = static_cast<int32_t>(num);
+            else options.max_cache_mb = num;
+        } else if (a == "--compile-only") {
+            compile_only = true;
+        } else if (a == "--quiet" || a == "-q") {
+            quiet = true;
+        } else {
+            return usage_error("unknown argument '" + a + "'");
+        }
+    }
+    if (bundle.empty()) return usage_error("--bundle is required");
+    if (!compile_only && (inputs.empty() || outputs.empty())) return usage_error("-i and -o are required");
+    if (cache_dir_set) options.cache_dir = cache_dir.c_str();
+
+    std::vector<fs::path> cases;
+    if (!compile_only) {
+        fs::path in = inputs;
+        std::error_code ec;
+        if (fs::is_directory(in / "imgs", ec)) in /= "imgs";
+        if (fs::is_regular_file(in, ec)) {
+            cases.push_back(in);
+        } else if (fs::is_directory(in, ec)) {
+            for (const auto& entry : fs::directory_iterator(in, ec)) {
+                const std::string name = entry.path().filename().string();
+                if (entry.path().extension() == ".npz" && name[0] != '.') cases.push_back(entry.path());
+            }
+            std::sort(cases.begin(), cases.end());
+        } else {
+            std::fprintf(stderr, "umedsam-native: %s: field '<folder>': not a directory\n", inputs.c_str());
+            return 2;
+        }
+        fs::create_directories(outputs, ec);
+        if (ec) {
+            std::fprintf(stderr, "umedsam-native: %s: cannot create (%s)\n", outputs.c_str(), ec.message().c_str());
+            return 2;
+        }
+    }
+
+    umedsam_session* session = nullptr;
+    if (umedsam_open(bundle.c_str(), &options, &session) != UMEDSAM_OK) {
+        std::fprintf(stderr, "umedsam-native: %s\n", umedsam_last_error());
+        return 2;
+    }
+    if (compile_only) {
+        if (!quiet) std::printf("%s\n", umedsam_session_info(session));
+        umedsam_close(session);
+        return 0;
+    }
+    int failed = 0;
+    double total = 0;
+    std::string csv = "case,time\n";
+    for (const auto& path : cases) {
+        const auto start = std::chrono::steady_clock::now();
+        const std::string name = path.filename().string();
+        const fs::path out = fs::path(outputs) / name;
+        const umedsam_status st = umedsam_segment_file(session, path.c_str(), out.c_str());
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string warnings = umedsam_warnings(session);
+        if (!warnings.empty() && !quiet) {
+            size_t pos = 0;
+            while (pos <= warnings.size()) {
+                const size_t nl = warnings.find('\n', pos);
+                std::fprintf(stderr, "warning: %s\n", warnings.substr(pos, nl - pos).c_str());
+                if (nl == std::string::npos) break;
+                pos = nl + 1;
+            }
+        }
+        if (st != UMEDSAM_OK) {
+            ++failed;
+            std::fprintf(stderr, "error: %s\n", umedsam_last_error());
+            continue;
+        }
+        total += seconds;
+        char line[64];
+        std::snprintf(line, sizeof line, ",%.4f\n", seconds);
+        csv += csv_field(name) + line;
+        if (!quiet) std::fprintf(stderr, "%s %.2fs\n", name.c_str(), seconds);
+    }
+    umedsam_close(session);
+    if (!write_text_atomic(fs::path(outputs) / "efficiency.csv", csv)) {
+        std::fprintf(stderr, "error: %s/efficiency.csv: cannot write\n", outputs.c_str());
+        failed += 1;
+    }
+    std::printf("%zu/%zu cases written to %s (%.1fs total)\n", cases.size() - failed, cases.size(), outputs.c_str(), total);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,109 @@
+#include "cases.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "error.hpp"
+#include "npz.hpp"
+#include "umedsam.h"
+
+namespace umedsam {
+
+namespace {
+
+std::string base_name(const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+    return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+NpyArray get(const NpzReader& npz, const std::string& path, const std::string& key) {
+    if (!npz.has(key)) {
+        std::string present;
+        for (const auto& k : npz.keys()) present += (present.empty() ? "" : ", ") + k;
+        throw case_error(path, key, "missing (keys present: " + (present.empty() ? "none" : present) + ")");
+    }
+    return npz.array(key, max_array_bytes());
+}
+
+}  // namespace
+
+uint64_t max_array_bytes() {
+    if (const char* env = std::getenv("UMEDSAM_MAX_ARRAY_MB")) {
+        const double mb = std::atof(env);
+        if (mb > 0) return static_cast<uint64_t>(mb * 1024 * 1024);
+    }
+    return UINT64_C(8) << 30;
+}
+
+Case load_case(const std::string& path) {
+    Case c;
+    c.path = path;
+    const std::string name = base_name(path);
+    if (name.rfind("2D", 0) == 0) c.kind = 2;
+    else if (name.rfind("3D", 0) == 0) c.kind = 3;
+    else throw case_error(path, "<name>", "file name must start with '2D' or '3D' (the challenge's case kind)");
+
+    NpzReader npz(path);
+    NpyArray imgs = get(npz, path, "imgs");
+    NpyArray boxes = get(npz, path, "boxes");
+    if (npz.has("spacing")) {
+        npz.array("spacing", max_array_bytes());  // read (and so validated) like numpy does; not used
+        c.has_spacing = true;
+    }
+
+    // imgs
+    const bool ok = imgs.shape.size() == 3 && (c.kind == 2 ? imgs.shape[2] == 3 : true);
+    if (!ok)
+        throw case_error(path, "imgs", "shape " + shape_text(imgs.shape) + " does not fit a " +
+                                           (c.kind == 2 ? "2D case (H, W, 3)" : "3D case (D, H, W)"));
+    if (imgs.kind != 'u' || imgs.itemsize != 1)
+        throw case_error(path, "imgs", "dtype " + imgs.dtype_name() + " is not uint8 (values must lie in 0..255)");
+    if (imgs.count() == 0) throw case_error(path, "imgs", "empty image of shape " + shape_text(imgs.shape));
+    c.dims = imgs.shape;
+    c.imgs = std::move(imgs.data);
+
+    // boxes
+    const int width = c.kind == 2 ? 4 : 6;
+    if (boxes.kind == 'b') throw case_error(path, "boxes", "dtype bool is not numeric");
+    c.box_arith = boxes.kind == 'f' && boxes.itemsize == 4   ? UMEDSAM_BOXES_F32
+                  : boxes.kind == 'f' && boxes.itemsize == 2 ? UMEDSAM_BOXES_F16
+                                                             : UMEDSAM_BOXES_F64;
+    const int64_t count = boxes.count();
+    std::vector<int64_t> bshape = boxes.shape;
+    if (count == 0) {
+        c.n_boxes = 0;
+    } else {
+        if (bshape.size() == 1 && bshape[0] == width) bshape = {1, width};
+        if (bshape.size() != 2 || bshape[1] != width)
+            throw case_error(path, "boxes", "shape " + shape_text(boxes.shape) + " is not (N, " + std::to_string(width) + ")");
+        c.n_boxes = bshape[0];
+        c.boxes.resize(static_cast<size_t>(count));
+        for (int64_t i = 0; i < count; ++i) {
+            c.boxes[i] = boxes.at(i);
+            if (!std::isfinite(c.boxes[i])) throw case_error(path, "boxes", "contains NaN or infinity");
+        }
+        const int half = width / 2;
+        for (int axis = 0; axis < half; ++axis)
+            for (int64_t k = 0; k < c.n_boxes; ++k)
+                if (c.boxes[k * width + axis] > c.boxes[k * width + axis + half])
+                    throw case_error(path, "boxes", "box " + std::to_string(k + 1) + " has " + "xyz"[axis] + "_min > " +
+                                                        "xyz"[axis] + "_max");
+    }
+    if (c.kind == 3 && !c.has_spacing)
+        c.warnings.push_back(path + ": field 'spacing': missing; inference runs, evaluation will need it");
+    if (c.n_boxes == 0) c.warnings.push_back(path + ": field 'boxes': no boxes; writing an all-zero segs");
+    return c;
+}
+
+void save_segs(const std::string& out_path, const std::vector<int64_t>& shape, const std::vector<uint16_t>& segs) {
+    write_npz_atomic(out_path, "segs", format_npy("<u2", shape, segs.data(), segs.size() * sizeof(uint16_t)));
+}
+
+}  // namespace umedsam

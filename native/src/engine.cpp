@@ -1,0 +1,231 @@
+#include "engine.hpp"
+
+#include <openvino/c/openvino.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "error.hpp"
+#include "imaging.hpp"
+
+namespace umedsam {
+
+namespace {
+
+constexpr const char* ENCODER_INPUT = "image";
+constexpr const char* ENCODER_OUTPUT = "image_embeddings";
+constexpr const char* DECODER_EMBEDDING = "image_embeddings";
+constexpr const char* DECODER_BOXES = "boxes";
+constexpr const char* DECODER_LOGITS = "low_res_logits";
+constexpr const char* DECODER_IOU = "iou_predictions";
+
+bool is_file(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string first_line(const std::string& s) {
+    std::string t = s.substr(0, s.find('\n'));
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\r')) t.pop_back();
+    return t;
+}
+
+// The last OpenVINO error, first line only (its messages span several lines).
+std::string ov_error(ov_status_e status) {
+    const char* msg = ov_get_last_err_msg();
+    std::string text = msg && *msg ? first_line(msg) : "";
+    if (text.empty()) text = "status " + std::to_string(static_cast<int>(status));
+    return text;
+}
+
+// RAII for OpenVINO C handles.
+struct Tensor {
+    ov_tensor_t* t = nullptr;
+    ~Tensor() { if (t) ov_tensor_free(t); }
+};
+
+Tensor host_tensor(const std::vector<int64_t>& dims, void* data) {
+    ov_shape_t shape;
+    if (ov_shape_create(static_cast<int64_t>(dims.size()), dims.data(), &shape) != OK)
+        throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a shape");
+    Tensor tensor;
+    const ov_status_e st = ov_tensor_create_from_host_ptr(F32, shape, data, &tensor.t);
+    ov_shape_free(&shape);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a tensor (" + ov_error(st) + ")");
+    return tensor;
+}
+
+void copy_output(ov_infer_request_t* request, const char* name, float* out, size_t expected) {
+    Tensor t;
+    ov_status_e st = ov_infer_request_get_tensor(request, name, &t.t);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, std::string("OpenVINO: no output '") + name + "' (" + ov_error(st) + ")");
+    size_t size = 0;
+    void* data = nullptr;
+    if (ov_tensor_get_size(t.t, &size) != OK || ov_tensor_data(t.t, &data) != OK || size != expected)
+        throw Error(UMEDSAM_ERR_ENGINE, std::string("OpenVINO: output '") + name + "' has " + std::to_string(size) +
+                                             " elements, expected " + std::to_string(expected));
+    std::memcpy(out, data, expected * sizeof(float));
+}
+
+}  // namespace
+
+BundleInfo read_bundle(const std::string& folder) {
+    BundleInfo b;
+    b.root = folder;
+    while (b.root.size() > 1 && b.root.back() == '/') b.root.pop_back();
+    const std::string path = b.root + "/manifest.json";
+    std::ifstream in(path);
+    if (!in) throw Error(UMEDSAM_ERR_BUNDLE, b.root + ": not a bundle folder (no manifest.json)");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    b.manifest_json = ss.str();
+    nlohmann::json m;
+    try {
+        m = nlohmann::json::parse(b.manifest_json);
+    } catch (const std::exception& e) {
+        throw Error(UMEDSAM_ERR_BUNDLE, path + ": unreadable manifest (" + first_line(e.what()) + ")");
+    }
+    auto field_error = [&](const std::string& field, const std::string& problem) {
+        return Error(UMEDSAM_ERR_BUNDLE, path + ": field '" + field + "': " + problem);
+    };
+    if (!m.is_object() || !m.contains("format") || !m["format"].is_string() || !m.contains("graphs") ||
+        !m["graphs"].is_object())
+        throw field_error("format/graphs", "missing; not a umedsam bundle manifest");
+    b.format = m["format"].get<std::string>();
+    b.precision = m.contains("precision") && m["precision"].is_string() ? m["precision"].get<std::string>() : "fp32";
+    const auto& graphs = m["graphs"];
+    for (const char* stage : {"encoder", "decoder"}) {
+        if (!graphs.contains(stage)) {
+            throw field_error("graphs", graphs.contains("merged")
+                                            ? "a merged graph only; the native runtime needs the encoder and decoder graphs"
+                                            : std::string("needs '") + stage + "'");
+        }
+        const auto& entry = graphs[stage];
+        if (!entry.is_object() || !entry.contains("file") || !entry["file"].is_string())
+            throw field_error(std::string("graphs.") + stage + ".file", "missing");
+        const std::string file = b.root + "/" + entry["file"].get<std::string>();
+        const std::string ext = file.size() > 4 ? file.substr(file.size() - 4) : "";
+        if (ext != ".xml" && (file.size() < 5 || file.substr(file.size() - 5) != ".onnx"))
+            throw field_error(std::string("graphs.") + stage + ".file",
+                              "'" + entry["file"].get<std::string>() + "' is not an OpenVINO IR (.xml) or ONNX graph");
+        if (!is_file(file))
+            throw Error(UMEDSAM_ERR_BUNDLE, file + ": graph file named by the manifest ('graphs." + stage + "') is missing");
+        (std::string(stage) == "encoder" ? b.encoder : b.decoder) = file;
+    }
+    return b;
+}
+
+Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_(bundle), options_(options) {
+    ov_status_e st = ov_core_create(&core_);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a core (" + ov_error(st) + ")");
+    try {
+        compile(encoder_, bundle_.encoder, false);
+        compile(decoder_1box_, bundle_.decoder, true);
+    } catch (...) {
+        release();
+        throw;
+    }
+    char* value = nullptr;
+    if (ov_compiled_model_get_property(encoder_.compiled, ov_property_key_inference_num_threads, &value) == OK && value) {
+        threads_ = std::atoi(value);
+        ov_free(value);
+    }
+    value = nullptr;
+    if (ov_compiled_model_get_property(encoder_.compiled, ov_property_key_hint_inference_precision, &value) == OK && value) {
+        precision_ = value;
+        ov_free(value);
+    }
+}
+
+Engine::~Engine() { release(); }
+
+void Engine::release() {
+    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_}) {
+        if (s->request) ov_infer_request_free(s->request);
+        if (s->compiled) ov_compiled_model_free(s->compiled);
+        s->request = nullptr;
+        s->compiled = nullptr;
+    }
+    if (core_) ov_core_free(core_);
+    core_ = nullptr;
+}
+
+void Engine::compile(Stage& stage, const std::string& graph, bool one_box) {
+    ov_model_t* model = nullptr;
+    ov_status_e st = ov_core_read_model(core_, graph.c_str(), nullptr, &model);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot read it (" + ov_error(st) + ")");
+    if (one_box) {
+        const int64_t dims[2] = {1, 4};
+        ov_partial_shape_t shape;
+        st = ov_partial_shape_create_static(2, dims, &shape);
+        if (st == OK) {
+            st = ov_model_reshape_input_by_name(model, DECODER_BOXES, shape);
+            ov_partial_shape_free(&shape);
+        }
+        if (st != OK) {
+            ov_model_free(model);
+            throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot fix the box count to 1 (" + ov_error(st) + ")");
+        }
+    }
+    const std::string threads = std::to_string(options_.threads);
+    std::vector<const char*> kv = {ov_property_key_hint_performance_mode, "LATENCY"};
+    if (options_.device.rfind("CPU", 0) == 0) {
+        kv.insert(kv.end(), {ov_property_key_hint_inference_precision, "f32"});
+        if (options_.threads > 0) kv.insert(kv.end(), {ov_property_key_inference_num_threads, threads.c_str()});
+    }
+    if (!options_.cache_dir.empty()) kv.insert(kv.end(), {ov_property_key_cache_dir, options_.cache_dir.c_str()});
+    while (kv.size() < 8) kv.push_back(nullptr);  // the variadic call below always passes 8 slots
+    st = ov_core_compile_model(core_, model, options_.device.c_str(), kv.size() - std::count(kv.begin(), kv.end(), nullptr),
+                               &stage.compiled, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7]);
+    ov_model_free(model);
+    if (st != OK)
+        throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot compile it on " + options_.device + " (" + ov_error(st) + ")");
+    st = ov_compiled_model_create_infer_request(stage.compiled, &stage.request);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot create an infer request (" + ov_error(st) + ")");
+}
+
+void Engine::run(Stage& stage, const std::string& what) {
+    const ov_status_e st = ov_infer_request_infer(stage.request);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.root + ": OpenVINO " + what + " failed: " + ov_error(st));
+}
+
+void Engine::encode(const float* images, int64_t batch, float* embeddings) {
+    scratch_.assign(images, images + static_cast<size_t>(batch) * IMAGE_FLOATS);
+    Tensor in = host_tensor({batch, 3, IMG_SIZE, IMG_SIZE}, scratch_.data());
+    ov_status_e st = ov_infer_request_set_tensor(encoder_.request, ENCODER_INPUT, in.t);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.encoder + ": input '" + ENCODER_INPUT + "' (" + ov_error(st) + ")");
+    run(encoder_, "encoder");
+    copy_output(encoder_.request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
+}
+
+void Engine::decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious) {
+    Stage* stage = &decoder_1box_;
+    if (n != 1) {
+        if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false);
+        stage = &decoder_;
+    }
+    scratch_.assign(embedding, embedding + EMB_FLOATS);
+    std::vector<float> boxes(boxes256, boxes256 + 4 * n);
+    Tensor emb = host_tensor({1, EMB_CH, EMB_HW, EMB_HW}, scratch_.data());
+    Tensor box = host_tensor({n, 4}, boxes.data());
+    ov_status_e st = ov_infer_request_set_tensor(stage->request, DECODER_EMBEDDING, emb.t);
+    if (st == OK) st = ov_infer_request_set_tensor(stage->request, DECODER_BOXES, box.t);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.decoder + ": decoder inputs (" + ov_error(st) + ")");
+    run(*stage, "decoder");
+    copy_output(stage->request, DECODER_LOGITS, logits, static_cast<size_t>(n) * LOGIT_FLOATS);
+    copy_output(stage->request, DECODER_IOU, ious, static_cast<size_t>(n));
+}
+
+std::string Engine::openvino_version() {
+    ov_version_t v;
+    if (ov_get_openvino_version(&v) != OK) return "?";
+    std::string s = v.buildNumber ? v.buildNumber : "?";
+    ov_version_free(&v);
+    return s;
+}
+
+}  // namespace umedsam

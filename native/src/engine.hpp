@@ -1,0 +1,65 @@
+// The two graphs of a bundle on OpenVINO's C API: the encoder (dynamic batch) and the decoder,
+// compiled for one box (the common call) and, on the first multi-box call, for a dynamic box count.
+// Compilation settings equal the Python OpenVINO backend's (LATENCY hint, f32 inference precision,
+// the same thread count, blobs cached in the same folder), so outputs are bit-identical to it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct ov_core;
+struct ov_compiled_model;
+struct ov_infer_request;
+
+namespace umedsam {
+
+struct EngineOptions {
+    int threads = 0;
+    std::string device = "CPU";
+    std::string cache_dir;  // "" = no cache
+};
+
+// The bundle folder as its manifest.json describes it.
+struct BundleInfo {
+    std::string root, format, precision, encoder, decoder, manifest_json;
+};
+
+// Read manifest.json; throws Error(UMEDSAM_ERR_BUNDLE) naming the file and field.
+BundleInfo read_bundle(const std::string& folder);
+
+class Engine {
+public:
+    Engine(const BundleInfo& bundle, const EngineOptions& options);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // images (batch, 3, 256, 256) -> embeddings (batch, 256, 64, 64)
+    void encode(const float* images, int64_t batch, float* embeddings);
+    // embedding (1, 256, 64, 64) + boxes (n, 4) -> logits (n, 1, 256, 256), ious (n)
+    void decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious);
+
+    int threads() const { return threads_; }
+    std::string inference_precision() const { return precision_; }
+    static std::string openvino_version();
+
+private:
+    struct Stage {
+        ov_compiled_model* compiled = nullptr;
+        ov_infer_request* request = nullptr;
+    };
+    void compile(Stage& stage, const std::string& graph, bool one_box);
+    void run(Stage& stage, const std::string& what);
+    void release();
+
+    BundleInfo bundle_;
+    EngineOptions options_;
+    ov_core* core_ = nullptr;
+    Stage encoder_, decoder_1box_, decoder_;
+    std::vector<float> scratch_;  // OpenVINO may write into input tensors: inputs are copied here
+    int threads_ = 0;
+    std::string precision_;
+};
+
+}  // namespace umedsam

@@ -1,0 +1,33 @@
+// The .npy format (numpy's NEP 1): header parsing with validation, typed access, and writing.
+// Only plain numeric dtypes are accepted (bool, int, uint, float of the standard sizes); object,
+// string, complex, datetime and structured dtypes are refused, so no pickle is ever involved.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace umedsam {
+
+struct NpyArray {
+    char kind = 0;          // 'b', 'i', 'u' or 'f'
+    int itemsize = 0;       // bytes per element
+    std::string descr;      // as written in the header, e.g. "<f4"
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> data;  // C order, native (little-endian) byte order
+
+    int64_t count() const;
+    std::string dtype_name() const;  // numpy's name: "uint8", "float32", ...
+    // Element i converted to double (any accepted dtype).
+    double at(int64_t i) const;
+};
+
+// Parse a whole .npy file. Throws std::invalid_argument with a short reason on any malformation
+// (the caller adds the file and field); `max_bytes` bounds the array data.
+NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes);
+
+// A complete .npy file (version 1.0 header, padded to 64 bytes) for a C-order little-endian array.
+std::vector<uint8_t> format_npy(const std::string& descr, const std::vector<int64_t>& shape, const void* data,
+                                size_t nbytes);
+
+}  // namespace umedsam
