@@ -246,6 +246,7 @@ umedsam_status umedsam_preprocess(const uint8_t* image, int64_t height, int64_t 
         require(image && out && height > 0 && width > 0 && (channels == 1 || channels == 3),
                 "umedsam_preprocess: image must be a non-empty (H, W, 1|3) uint8 array");
         const auto hw = umedsam::new_size(height, width);
+        require(hw[0] > 0 && hw[1] > 0, "umedsam_preprocess: image too thin (a side resizes to 0 pixels)");
         const auto resized = umedsam::resize_longest_side(image, height, width, static_cast<int>(channels));
         umedsam::normalize_pad(resized.data(), hw[0], hw[1], static_cast<int>(channels), out);
         if (new_hw) {

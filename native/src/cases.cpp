@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "error.hpp"
+#include "imaging.hpp"
 #include "npz.hpp"
 #include "umedsam.h"
 
@@ -66,6 +67,10 @@ Case load_case(const std::string& path) {
     if (imgs.kind != 'u' || imgs.itemsize != 1)
         throw case_error(path, "imgs", "dtype " + imgs.dtype_name() + " is not uint8 (values must lie in 0..255)");
     if (imgs.count() == 0) throw case_error(path, "imgs", "empty image of shape " + shape_text(imgs.shape));
+    const auto hw = c.kind == 2 ? new_size(imgs.shape[0], imgs.shape[1]) : new_size(imgs.shape[1], imgs.shape[2]);
+    if (hw[0] == 0 || hw[1] == 0)
+        throw case_error(path, "imgs", "shape " + shape_text(imgs.shape) +
+                                           " is too thin: resizing its longest side to 256 leaves a side of 0 pixels");
     c.dims = imgs.shape;
     c.imgs = std::move(imgs.data);
 

@@ -50,7 +50,9 @@ void fsync_and_rename(const std::string& tmp, const std::string& path) {
 
 NpzReader::NpzReader(const std::string& path) : path_(path) {
     int code = 0;
-    zip_ = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
+    // No ZIP_CHECKCONS: like Python's zipfile, tolerate benign local/central header differences;
+    // the data itself is still checked (sizes, CRC-32) when a member is read.
+    zip_ = zip_open(path.c_str(), ZIP_RDONLY, &code);
     if (!zip_) {
         if (code == ZIP_ER_NOENT) throw case_error(path, "<file>", "not found");
         throw case_error(path, "<file>", "not a readable npz (" + zip_message(code) + ")");

@@ -107,6 +107,8 @@ void Predictor::segment_2d(const uint8_t* image, int64_t h, int64_t w, int64_t c
     if (!image || !labels || h <= 0 || w <= 0 || (channels != 1 && channels != 3))
         throw Error(UMEDSAM_ERR_ARGUMENT, "segment_2d: image must be a non-empty (H, W, 1|3) uint8 array");
     check_boxes(boxes_in, n, 4);
+    if (new_size(h, w)[0] == 0 || new_size(h, w)[1] == 0)
+        throw Error(UMEDSAM_ERR_ARGUMENT, "segment_2d: image too thin (a side resizes to 0 pixels)");
     const auto start = Clock::now();
     auto t = start;
     std::fill(labels, labels + h * w, 0);
@@ -185,6 +187,8 @@ void Predictor::segment_3d(const uint8_t* volume, int64_t d, int64_t h, int64_t 
     if (!volume || !labels || d <= 0 || h <= 0 || w <= 0)
         throw Error(UMEDSAM_ERR_ARGUMENT, "segment_3d: volume must be a non-empty (D, H, W) uint8 array");
     check_boxes(boxes_in, n, 6);
+    if (new_size(h, w)[0] == 0 || new_size(h, w)[1] == 0)
+        throw Error(UMEDSAM_ERR_ARGUMENT, "segment_3d: slices too thin (a side resizes to 0 pixels)");
     const auto start = Clock::now();
     const size_t plane = static_cast<size_t>(h) * w;
     std::fill(labels, labels + d * plane, 0);

@@ -17,6 +17,7 @@ import io
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _open(path: Path) -> np.lib.npyio.NpzFile:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise CaseError(path, "<file>", "not found") from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, NotImplementedError) as exc:
         raise CaseError(path, "<file>", f"not a readable npz ({type(exc).__name__})") from None
 
 
@@ -70,8 +71,12 @@ def _get(npz: np.lib.npyio.NpzFile, path: Path, key: str, required: bool = True)
     except ValueError as exc:  # object arrays refused by allow_pickle=False
         msg = "object array refused (allow_pickle=False)" if "pickle" in str(exc) else f"unreadable ({exc})"
         raise CaseError(path, key, msg) from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, zlib.error, NotImplementedError) as exc:
+        # found by fuzzing (tests/native/test_cases.py): corrupt deflate streams raise zlib.error,
+        # unknown compression methods or flags NotImplementedError
         raise CaseError(path, key, f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(arr, np.ndarray):  # numpy hands back raw bytes for a member without the .npy magic
+        raise CaseError(path, key, "not an .npy array (bad magic)")
     if arr.dtype == object:
         raise CaseError(path, key, "object array refused")
     return arr
@@ -105,6 +110,11 @@ def _check_imgs(path: Path, imgs: np.ndarray, kind: str) -> None:
         raise CaseError(path, "imgs", f"dtype {imgs.dtype} is not uint8 (values must lie in 0..255)")
     if imgs.size == 0 or min(imgs.shape) == 0:
         raise CaseError(path, "imgs", f"empty image of shape {imgs.shape}")
+    h, w = (imgs.shape[0], imgs.shape[1]) if kind == "2D" else (imgs.shape[1], imgs.shape[2])
+    scale = 256.0 / max(h, w)  # the model's resize (runtime.preprocess.new_size), kept import-light here
+    if int(h * scale + 0.5) == 0 or int(w * scale + 0.5) == 0:
+        raise CaseError(path, "imgs", f"shape {imgs.shape} is too thin: resizing its longest side to 256 leaves "
+                                      f"a side of 0 pixels")
 
 
 def load_case(path: str | Path) -> Case:

@@ -64,8 +64,10 @@ def library_path() -> Path | None:
 
 def box_arith(dtype: np.dtype) -> int:
     """The C ABI's box arithmetic for a numpy dtype (float32 and float16 scale in their own precision)."""
-    dtype = np.dtype(dtype)
-    return {np.dtype(np.float32): BOXES_F32, np.dtype(np.float16): BOXES_F16}.get(dtype, BOXES_F64)
+    dtype = np.dtype(dtype)  # by kind and size: byte order does not change the arithmetic
+    if dtype.kind == "f" and dtype.itemsize in (2, 4):
+        return BOXES_F32 if dtype.itemsize == 4 else BOXES_F16
+    return BOXES_F64
 
 
 @functools.lru_cache(maxsize=None)
