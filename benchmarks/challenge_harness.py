@@ -16,6 +16,8 @@ Engines (``--engine NAME=PATH``; the first two are always run):
   official script runs: every speedup below is conservative. Its start-up is also lighter (our model
   code instead of timm + segment_anything imports).
 * ``torch``: our PyTorch path (slice embeddings cached across boxes).
+* ``native:BUNDLE``: the native binary ``umedsam-native -i … -o … --bundle BUNDLE`` (no Python at all;
+  ``umedsam native build`` puts it on the PATH);
 * any bundle or checkpoint: ``umedsam-predict --engine PATH``; a ``.sh`` path is run as a
   ``predict.sh`` (the container's entry point) with ``UMEDSAM_INPUTS``/``UMEDSAM_OUTPUTS`` set
   (its bundle comes from ``UMEDSAM_BUNDLE`` in the environment, as in the container).
@@ -54,6 +56,10 @@ def _command(spec: str, inputs: Path, outputs: Path, threads: int | None) -> tup
         if threads:
             env["UMEDSAM_THREADS"] = str(threads)
         return ["bash", spec], env
+    if spec.startswith("native:"):
+        exe = shutil.which("umedsam-native") or str(Path(sys.prefix) / "bin" / "umedsam-native")
+        cmd = [exe, "-i", str(inputs), "-o", str(outputs), "--bundle", spec.split(":", 1)[1], "--quiet"]
+        return cmd + (["--threads", str(threads)] if threads else []), env
     cmd = [sys.executable, "-m", "umedsam.cli.predict", "-i", str(inputs), "-o", str(outputs)]
     cmd += REFERENCE_ARGS if spec == "reference" else ["--engine", "builtin" if spec == "torch" else spec]
     if threads:

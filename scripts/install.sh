@@ -8,4 +8,6 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -c constraints.txt -e ".[dev]"
 python -m pip install -q --no-deps -r requirements-nodeps.txt
 python -c "import torch; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(), torch.__version__"
+# the native runtime (C ABI over OpenVINO): optional, the Python runtime works without it
+bash scripts/install_native.sh || echo "native runtime not built; everything else is installed"
 echo "umedsam installed in .venv (torch $(python -c 'import torch; print(torch.__version__)'))"

@@ -73,7 +73,8 @@ def build(source: Path | None = None, build_dir: Path | None = None, prefix: Pat
         configure += ["-G", "Ninja"]
     _run(configure, "configure", verbose)
     _run([cmake, "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], "build", verbose)
-    _run([cmake, "--install", str(build_dir), "--prefix", str(prefix)], "install", verbose)
+    _run([cmake, "--install", str(build_dir), "--prefix", str(prefix)] + (["--strip"] if portable else []),
+         "install", verbose)
     exe = prefix / "bin" / "umedsam-native"
     lib = prefix / "lib" / "umedsam" / "libumedsam.so"
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True)

@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "challenge_harness.py"
 
 
@@ -16,16 +18,21 @@ def _harness():
     return module
 
 
-def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsys, monkeypatch):
+def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsys, monkeypatch, request):
+    try:  # the native binary too, where it can be built (always in CI)
+        request.getfixturevalue("native_build")
+        native = ["--engine", f"native=native:{ov_bundle[0]}"]
+    except pytest.skip.Exception:
+        native = []
     monkeypatch.setenv("UMEDSAM_BUNDLE", str(ov_bundle[0]))  # what the container's predict.sh runs
     monkeypatch.setenv("UMEDSAM_OV_CACHE", str(tmp_path / "ovcache"))
     out = tmp_path / "harness.json"
     container = SCRIPT.parents[1] / "docker" / "predict.sh"
     report = _harness().main(["--data", str(small_2d), "--threads", "2", "--json", str(out),
-                              "--engine", f"openvino={ov_bundle[0]}", "--engine", f"container={container}"])
+                              "--engine", f"openvino={ov_bundle[0]}", "--engine", f"container={container}", *native])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     (case,) = report["cases"]
-    assert list(case["engines"]) != [] and set(case["engines"]) == {"reference", "torch", "openvino", "container"}
+    assert set(case["engines"]) == {"reference", "torch", "openvino", "container"} | ({"native"} if native else set())
     dscs = {name: e["dsc"] for name, e in case["engines"].items()}
     assert all("error" not in e and e["seconds"] > 0 for e in case["engines"].values())
     assert len(set(round(d, 6) for d in dscs.values())) == 1  # FP32 everywhere: the same masks
