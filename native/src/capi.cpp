@@ -8,7 +8,6 @@
 #include <memory>
 #include <new>
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
 #include <string>
 
 #include "cases.hpp"
@@ -46,9 +45,6 @@ umedsam_status guarded(F&& body) {
     } catch (const std::bad_alloc&) {
         last_error = "out of memory";
         return UMEDSAM_ERR_MEMORY;
-    } catch (const cv::Exception& e) {
-        last_error = std::string("OpenCV: ") + e.what();
-        return UMEDSAM_ERR_INTERNAL;
     } catch (const std::exception& e) {
         last_error = e.what();
         return UMEDSAM_ERR_INTERNAL;
@@ -96,7 +92,7 @@ int umedsam_abi_version(void) { return UMEDSAM_ABI_VERSION; }
 
 const char* umedsam_version(void) {
     static const std::string v = std::string("umedsam-native ") + UMEDSAM_VERSION + " (OpenVINO " +
-                                  umedsam::Engine::openvino_version() + ", OpenCV " + CV_VERSION + ")";
+                                  umedsam::Engine::openvino_version() + ")";
     return v.c_str();
 }
 
@@ -128,7 +124,6 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         s->options.threads = opts.threads;
         s->options.cache_dir = opts.cache_dir ? opts.cache_dir : default_cache_dir();
         if (!s->options.cache_dir.empty() && !make_dirs(s->options.cache_dir)) s->options.cache_dir.clear();
-        cv::setNumThreads(1);  // resizes are small; OpenVINO owns the cores
         s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options);
         s->predictor = std::make_unique<umedsam::Predictor>(*s->engine, opts.max_cache_mb);
         nlohmann::json info = {

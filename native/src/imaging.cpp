@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
+
+#include "resize_area.hpp"
 
 namespace umedsam {
 
@@ -15,13 +15,8 @@ std::array<int, 2> new_size(int64_t h, int64_t w) {
 
 std::vector<uint8_t> resize_longest_side(const uint8_t* image, int64_t h, int64_t w, int channels) {
     const auto [nh, nw] = new_size(h, w);
-    const int type = channels == 3 ? CV_8UC3 : CV_8UC1;
-    // cv::Mat does not own `image`; OpenCV only reads it.
-    cv::Mat src(static_cast<int>(h), static_cast<int>(w), type, const_cast<uint8_t*>(image));
     std::vector<uint8_t> out(static_cast<size_t>(nh) * nw * channels);
-    cv::Mat dst(nh, nw, type, out.data());
-    cv::resize(src, dst, cv::Size(nw, nh), 0, 0, cv::INTER_AREA);
-    if (dst.data != out.data()) std::memcpy(out.data(), dst.data, out.size());  // never reallocated; defensive
+    resize_area_u8(image, static_cast<int>(h), static_cast<int>(w), channels, out.data(), nh, nw);
     return out;
 }
 

@@ -1,5 +1,5 @@
 // Pre- and post-processing, bit-for-bit the Python runtime's (umedsam/runtime/preprocess.py and
-// postprocess.py): OpenCV's INTER_AREA resize to a longest side of 256, min-max normalisation in
+// postprocess.py): OpenCV's INTER_AREA resize (ported: resize_area.hpp) to a longest side of 256, min-max normalisation in
 // float64 cast to float32, zero padding; box scaling in the boxes' own dtype; the reference's +-3 px
 // propagated boxes; PyTorch-convention bilinear upsampling of the logits in float32.
 #pragma once

@@ -58,4 +58,4 @@ def test_cli_usage_and_bundle_errors(native_build, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no manifest.json" in r.stderr
     r = subprocess.run([exe, "--version"], capture_output=True, text=True)
-    assert r.returncode == 0 and "OpenVINO" in r.stdout and "OpenCV" in r.stdout
+    assert r.returncode == 0 and "OpenVINO" in r.stdout

@@ -13,7 +13,9 @@ import pytest
 
 from umedsam.runtime.preprocess import new_size, normalize_pad, preprocess_image, resize_longest_side
 
-SIZES = [(1, 1), (1, 700), (700, 1), (2, 3), (17, 5), (100, 50), (128, 128), (255, 257), (256, 256), (257, 256),
+SIZES = [(512, 256), (256, 512), (256, 100), (77, 256), (768, 768), (1024, 512), (1024, 256), (768, 256), (257, 2), (200, 1), (300, 2),
+         (20, 3), (255, 255), (128, 64), (2048, 1024), (1536, 1536), (3, 1000),
+         (1, 1), (1, 700), (700, 1), (2, 3), (17, 5), (100, 50), (128, 128), (255, 257), (256, 256), (257, 256),
          (300, 200), (333, 517), (384, 512), (511, 511), (512, 512), (640, 480), (768, 1024), (1000, 999),
          (1024, 1024), (1280, 720), (1536, 2048), (193, 229), (224, 224), (1023, 1), (4096, 256)]
 
@@ -21,6 +23,25 @@ SIZES = [(1, 1), (1, 700), (700, 1), (2, 3), (17, 5), (100, 50), (128, 128), (25
 def _sizes(n_random: int = 60) -> list[tuple[int, int]]:
     rng = np.random.default_rng(7)
     return SIZES + [tuple(int(v) for v in rng.integers(1, 1400, size=2)) for _ in range(n_random)]
+
+
+def _path(h: int, w: int) -> str:
+    """Which of OpenCV's INTER_AREA code paths a resize to the model's size takes (resize_area.cpp)."""
+    nh, nw = new_size(h, w)
+    if (nh, nw) == (h, w):
+        return "copy"
+    sx, sy = w / nw, h / nh
+    if sx >= 1 and sy >= 1:
+        if sx == round(sx) and sy == round(sy):
+            return "fast 2x2" if (sx, sy) == (2, 2) else "fast"
+        return "general"
+    return "enlarge"
+
+
+def test_sizes_cover_every_code_path():
+    paths = [_path(h, w) for h, w in _sizes() if min(new_size(h, w)) > 0]
+    for p in ("copy", "fast 2x2", "fast", "general", "enlarge"):
+        assert paths.count(p) >= 2, (p, paths.count(p))
 
 
 @pytest.mark.parametrize("channels", [3, 1])

@@ -37,7 +37,7 @@ FORMATS: tuple[Format, ...] = (
            "pip install openvino", "cpu", ("ov",)),
     # the C++ runtime over OpenVINO's C API; no suffix selects it: --backend native on a bundle folder
     Format("native", (), f"{_BACKENDS}.native_backend:NativeBackend",
-           "umedsam native build (cmake, g++, Debian's libopencv-imgproc-dev libzip-dev nlohmann-json3-dev)", "cpu", ("c",)),
+           "umedsam native build (cmake, g++, Debian's libzip-dev nlohmann-json3-dev)", "cpu", ("c",)),
     Format("tensorrt", (".plan", ".engine"), f"{_BACKENDS}.tensorrt_backend:TensorRTBackend",
            "pip install tensorrt cuda-python (an NVIDIA GPU and driver are needed)", "gpu", ("trt",)),
 )

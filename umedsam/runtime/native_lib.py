@@ -22,7 +22,7 @@ from umedsam.errors import EngineError
 
 ABI_VERSION = 1
 REPO_NATIVE = Path(__file__).resolve().parents[2] / "native"
-BUILD_HINT = "build it with `umedsam native build` (needs cmake, a C++ compiler and Debian's libopencv-imgproc-dev libzip-dev nlohmann-json3-dev)"
+BUILD_HINT = "build it with `umedsam native build` (needs cmake, a C++ compiler and Debian's libzip-dev nlohmann-json3-dev)"
 
 #: umedsam_status values
 OK, ERR_ARGUMENT, ERR_BUNDLE, ERR_ENGINE, ERR_CASE, ERR_IO, ERR_MEMORY, ERR_INTERNAL = range(8)
