@@ -52,7 +52,8 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
     export_md, parity_md, parity_ok = export_and_parity(root, data, threads, log)
     int8_md, int8_bundle = quantize_int8(root, data, threads, log)
     lowrank_md, lowrank_bundle = compress_lowrank(root, threads, log)
-    bench_md = bench_engines(root, data, threads, log, int8_bundle, lowrank_bundle)
+    native_md, native_ok = native_parity(root, data, threads, log)
+    bench_md = bench_engines(root, data, threads, log, int8_bundle, lowrank_bundle, native_ok)
     scores = evaluate_folder(segs, data / "gts")
     write_text_atomic(root / "metrics.csv", to_csv(scores))
     times = {r.name: r.seconds for r in results}
@@ -77,12 +78,14 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         int8_md,
         "## Compression: data-aware SVD / Tucker-2 to 70 % of the encoder FLOPs, U-MedSAM recovery (`umedsam-compress`)",
         lowrank_md,
-        "## Benchmark: PyTorch vs OpenVINO FP32, INT8 and low-rank, side by side (`umedsam-bench`)",
+        "## Native runtime (C ABI over OpenVINO's C API) vs the Python OpenVINO path, same bundle",
+        native_md,
+        "## Benchmark: PyTorch vs OpenVINO FP32 (Python and native), INT8 and low-rank, side by side (`umedsam-bench`)",
         bench_md,
         "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
         "`bundles/openvino-int8/`, `int8.json`, `lowrank.pth` (+ `lowrank.factorized.json`), "
         "`bundles/openvino-lowrank/`, `compress.json`, "
-        "`parity.json`, `bench.json`, `bench.png`.",
+        "`parity.json`, `native_parity.json`, `bench.json`, `bench.png`.",
     ]) + "\n"
     path = root / "report.md"
     write_text_atomic(path, report)
@@ -206,8 +209,39 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
     return text, bundle
 
 
+def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, bool]:
+    """The parity gate of the native runtime against the Python OpenVINO backend on the 2D cases and
+    the smallest 3D case; (markdown, whether the native runtime ran)."""
+    import json
+
+    from umedsam.data.npz import find_cases
+    from umedsam.errors import UmedsamError
+    from umedsam.metrics.parity import run_parity
+    from umedsam.runtime.native_lib import BUILD_HINT, library_path
+    from umedsam.runtime.predictor import Predictor
+
+    if library_path() is None:
+        log("native: not built, skipped")
+        return f"Skipped: the native runtime is not built here ({BUILD_HINT}).", False
+    bundle = root / "bundles" / "openvino-fp32"
+    cases = find_cases(data / "imgs")
+    three_d = sorted((p for p in cases if p.name.startswith("3D")), key=lambda p: p.stat().st_size)[:1]
+    cases = [p for p in cases if p.name.startswith("2D")] + three_d
+    try:
+        with Predictor(bundle, backend="openvino", threads=threads) as ref, \
+                Predictor(bundle, backend="native", threads=threads) as cand:
+            report = run_parity(ref, cand, cases, data / "gts",
+                                on_case=lambda c: log(f"native parity {c.case}: {c.pixels_differ} pixels differ"))
+    except UmedsamError as exc:
+        log(f"native: {exc}")
+        return f"Failed to run: {exc}", False
+    write_text_atomic(root / "native_parity.json", json.dumps(report.to_json(), indent=1, default=str))
+    return (f"`umedsam-native` / `--backend native` ({cand.backend.info().get('native')}); "
+            "the same masks are the target, pixel for pixel.\n\n" + report.to_markdown()), True
+
+
 def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None],
-                  int8_bundle: Path | None = None, lowrank_bundle: Path | None = None) -> str:
+                  int8_bundle: Path | None = None, lowrank_bundle: Path | None = None, native: bool = False) -> str:
     """A short side-by-side benchmark (PyTorch vs the OpenVINO bundles) on two 2D cases."""
     import json
     import shutil
@@ -222,9 +256,11 @@ def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[st
         (sub / folder).mkdir(parents=True, exist_ok=True)
         for n in pick:
             shutil.copyfile(data / folder / n, sub / folder / n)
-    engines = ["builtin", str(root / "bundles" / "openvino-fp32")] + ([str(int8_bundle)] if int8_bundle else []) \
+    fp32 = str(root / "bundles" / "openvino-fp32")
+    engines = ["builtin", fp32] + ([fp32] if native else []) + ([str(int8_bundle)] if int8_bundle else []) \
         + ([str(lowrank_bundle)] if lowrank_bundle else [])
-    cfg = BenchConfig(engines=engines, data=sub, threads=threads,
+    backends = [None, None] + (["native"] if native else []) + [None] * (len(engines) - 2 - native)
+    cfg = BenchConfig(engines=engines, data=sub, threads=threads, backends=backends,
                       warmup=1, iters=3)
     result = run_bench(cfg, progress=lambda s: log(f"bench: {s}"))
     write_text_atomic(root / "bench.json", json.dumps(result, indent=1, default=str))
