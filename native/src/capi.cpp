@@ -2,6 +2,7 @@
 // calling thread and returns a status; nothing escapes as a C++ exception.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -112,9 +113,10 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         umedsam_options opts;
         umedsam_options_default(&opts);
         if (options) {
-            require(options->size >= sizeof(uint32_t) && options->size <= sizeof(umedsam_options),
-                    "umedsam_open: options.size is not sizeof(umedsam_options) (call umedsam_options_default)");
-            std::memcpy(&opts, options, options->size);
+            require(options->size >= sizeof(uint32_t),
+                    "umedsam_open: options.size is not set (call umedsam_options_default)");
+            // a caller built against a newer header passes a larger struct: read the fields we know
+            std::memcpy(&opts, options, std::min<size_t>(options->size, sizeof(umedsam_options)));
         }
         require(opts.threads >= 0, "umedsam_open: threads must be >= 0");
         auto s = std::make_unique<umedsam_session>();

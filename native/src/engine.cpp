@@ -48,15 +48,34 @@ struct Tensor {
     ~Tensor() { if (t) ov_tensor_free(t); }
 };
 
-Tensor host_tensor(const std::vector<int64_t>& dims, void* data) {
-    ov_shape_t shape;
-    if (ov_shape_create(static_cast<int64_t>(dims.size()), dims.data(), &shape) != OK)
-        throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a shape");
-    Tensor tensor;
-    const ov_status_e st = ov_tensor_create_from_host_ptr(F32, shape, data, &tensor.t);
-    ov_shape_free(&shape);
-    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a tensor (" + ov_error(st) + ")");
-    return tensor;
+// Copy an input into the request's own tensor (resized to `dims` when they differ), as the Python
+// backend's infer(share_inputs=False) does: OpenVINO never sees (or writes into) the caller's memory,
+// and both runtimes feed the plugin the same way.
+void fill_input(ov_infer_request_t* request, const char* name, const std::vector<int64_t>& dims, const float* data) {
+    Tensor t;
+    ov_status_e st = ov_infer_request_get_tensor(request, name, &t.t);
+    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, std::string("OpenVINO: no input '") + name + "' (" + ov_error(st) + ")");
+    ov_shape_t have;
+    bool same = false;
+    if (ov_tensor_get_shape(t.t, &have) == OK) {
+        same = have.rank == static_cast<int64_t>(dims.size()) && std::equal(dims.begin(), dims.end(), have.dims);
+        ov_shape_free(&have);
+    }
+    if (!same) {
+        ov_shape_t shape;
+        if (ov_shape_create(static_cast<int64_t>(dims.size()), dims.data(), &shape) != OK)
+            throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a shape");
+        st = ov_tensor_set_shape(t.t, shape);
+        ov_shape_free(&shape);
+        if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, std::string("OpenVINO: input '") + name + "' (" + ov_error(st) + ")");
+    }
+    size_t count = 1;
+    for (int64_t d : dims) count *= static_cast<size_t>(d);
+    size_t size = 0;
+    void* dst = nullptr;
+    if (ov_tensor_get_size(t.t, &size) != OK || size != count || ov_tensor_data(t.t, &dst) != OK)
+        throw Error(UMEDSAM_ERR_ENGINE, std::string("OpenVINO: input '") + name + "' has the wrong size");
+    std::memcpy(dst, data, count * sizeof(float));
 }
 
 void copy_output(ov_infer_request_t* request, const char* name, float* out, size_t expected) {
@@ -194,10 +213,7 @@ void Engine::run(Stage& stage, const std::string& what) {
 }
 
 void Engine::encode(const float* images, int64_t batch, float* embeddings) {
-    scratch_.assign(images, images + static_cast<size_t>(batch) * IMAGE_FLOATS);
-    Tensor in = host_tensor({batch, 3, IMG_SIZE, IMG_SIZE}, scratch_.data());
-    ov_status_e st = ov_infer_request_set_tensor(encoder_.request, ENCODER_INPUT, in.t);
-    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.encoder + ": input '" + ENCODER_INPUT + "' (" + ov_error(st) + ")");
+    fill_input(encoder_.request, ENCODER_INPUT, {batch, 3, IMG_SIZE, IMG_SIZE}, images);
     run(encoder_, "encoder");
     copy_output(encoder_.request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
 }
@@ -208,13 +224,8 @@ void Engine::decode(const float* embedding, const float* boxes256, int64_t n, fl
         if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false);
         stage = &decoder_;
     }
-    scratch_.assign(embedding, embedding + EMB_FLOATS);
-    std::vector<float> boxes(boxes256, boxes256 + 4 * n);
-    Tensor emb = host_tensor({1, EMB_CH, EMB_HW, EMB_HW}, scratch_.data());
-    Tensor box = host_tensor({n, 4}, boxes.data());
-    ov_status_e st = ov_infer_request_set_tensor(stage->request, DECODER_EMBEDDING, emb.t);
-    if (st == OK) st = ov_infer_request_set_tensor(stage->request, DECODER_BOXES, box.t);
-    if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.decoder + ": decoder inputs (" + ov_error(st) + ")");
+    fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    fill_input(stage->request, DECODER_BOXES, {n, 4}, boxes256);
     run(*stage, "decoder");
     copy_output(stage->request, DECODER_LOGITS, logits, static_cast<size_t>(n) * LOGIT_FLOATS);
     copy_output(stage->request, DECODER_IOU, ious, static_cast<size_t>(n));

@@ -2,6 +2,8 @@
 // compiled for one box (the common call) and, on the first multi-box call, for a dynamic box count.
 // Compilation settings equal the Python OpenVINO backend's (LATENCY hint, f32 inference precision,
 // the same thread count, blobs cached in the same folder), so outputs are bit-identical to it.
+// Inputs are copied into the requests' own tensors (OpenVINO may write into its inputs, and the
+// caller's embedding is cached across slices and boxes).
 #pragma once
 
 #include <cstdint>
@@ -57,7 +59,6 @@ private:
     EngineOptions options_;
     ov_core* core_ = nullptr;
     Stage encoder_, decoder_1box_, decoder_;
-    std::vector<float> scratch_;  // OpenVINO may write into input tensors: inputs are copied here
     int threads_ = 0;
     std::string precision_;
 };

@@ -93,7 +93,8 @@ class NativeBackend(GraphBackend):
         self._check(status)
         t = nl.Timings()
         self._check(self.lib.umedsam_get_timings(self.session, ctypes.byref(t)))
-        timings = {k: getattr(t, k + "_s") for k in ("preprocess", "encode", "decode", "postprocess")}
+        timings: dict[str, float] = {k: getattr(t, k + "_s") for k in ("preprocess", "encode", "decode", "postprocess")}
+        timings.update(encoder_calls=t.encoder_calls, decoder_calls=t.decoder_calls)
         if kind == "3D":
             timings.update(cache_hits=t.cache_hits, cache_misses=t.cache_misses, cache_evictions=t.cache_evictions)
         warnings = [w for w in self.lib.umedsam_warnings(self.session).decode().split("\n") if w]
