@@ -28,7 +28,8 @@ def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, smal
     inputs = tmp_path / "in" / "imgs"
     inputs.mkdir(parents=True)
     for p in find_cases(small_cases):
-        shutil.copy(p, inputs / p.name)
+        if p.name.startswith("2D"):  # the 3D path is compared in test_backend.py (CI time)
+            shutil.copy(p, inputs / p.name)
     (inputs / "2Dbroken.npz").write_bytes(b"garbage")
     np.savez(inputs / "3Dnoboxes.npz", imgs=np.zeros((2, 8, 8), np.uint8))
     out = tmp_path / "native"
@@ -40,11 +41,12 @@ def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, smal
     assert any("3Dnoboxes.npz: field 'boxes': missing" in e for e in errors)
     assert not (out / "2Dbroken.npz").exists() and not list(out.glob(".*"))  # nothing half-written
     csv = (out / "efficiency.csv").read_text().splitlines()
-    assert csv[0] == "case,time" and len(csv) == 1 + len(find_cases(small_cases))
+    good = [p for p in find_cases(small_cases) if p.name.startswith("2D")]
+    assert csv[0] == "case,time" and len(csv) == 1 + len(good)
 
     with Predictor(folder, backend="openvino", threads=2) as p:
         predict_folder(p, small_cases, tmp_path / "python", sidecars=False)
-    for path in find_cases(small_cases):
+    for path in good:
         np.testing.assert_array_equal(load_segs(out / path.name), load_segs(tmp_path / "python" / path.name))
         with np.load(out / path.name) as z:
             assert z.files == ["segs"] and z["segs"].dtype == np.uint16

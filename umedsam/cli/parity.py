@@ -33,6 +33,8 @@ def parity(
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Tensor relative tolerance."),
     max_cases: Optional[int] = typer.Option(None, "--max-cases", help="Only the first N cases (sorted)."),
     slice_batch: int = typer.Option(1, "--slice-batch", help="3D slices per encoder call (both engines)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run on Ray: 'local' or an existing cluster's address (umedsam[cluster])."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: worker processes, each holding both engines."),
 ) -> None:
     """Run REFERENCE and CANDIDATE on the same cases; print per-case agreement, DSC/NSD and tensor stats.
 
@@ -44,6 +46,32 @@ def parity(
     from umedsam.metrics.parity import Tolerances, precision_class, run_parity, with_overrides
     from umedsam.runtime.predictor import Predictor
 
+    points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
+
+    def tolerances(cls: str) -> Tolerances:
+        return with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement,
+                              min_boundary_agreement=min_boundary, atol=atol, rtol=rtol, **points)
+
+    if cluster is not None:
+        from umedsam.cluster.parity import parity_distributed
+        from umedsam.cluster.runner import ClusterOptions, write_json
+
+        try:
+            cases = find_cases(data)[:max_cases]
+            gts_dir = find_gts(data, gts)
+            with progress("parity", len(cases)) as advance:
+                report, cluster_info = parity_distributed(
+                    reference, candidate, cases, gts_dir, ClusterOptions(cluster, workers, threads or 1),
+                    reference_backend, candidate_backend, precision, tolerances, dict(slice_batch=slice_batch),
+                    on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))
+        except UmedsamError as exc:
+            raise fail(str(exc))
+        _print_report(report, gts_dir, json_out, {k: v for k, v in cluster_info.items() if k != "per_case"})
+        if json_out is not None:
+            write_json(json_out.with_name(json_out.stem + ".cluster.json"), cluster_info)
+        if not report.passed:
+            raise typer.Exit(1)
+        return
     try:
         cases = find_cases(data)[:max_cases]
         gts_dir = find_gts(data, gts)
@@ -52,13 +80,20 @@ def parity(
     except UmedsamError as exc:
         raise fail(str(exc))
     cls = precision or precision_class(cand.backend.info(), ref.backend.info())
-    points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
-    tol = with_overrides(Tolerances.for_precision(cls), min_agreement=min_agreement,
-                         min_boundary_agreement=min_boundary, atol=atol, rtol=rtol, **points)
+    tol = tolerances(cls)
     with ref, cand, progress("parity", len(cases)) as advance:
         report = run_parity(ref, cand, cases, gts_dir, tol,
                             on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))
     report.precision = cls
+    _print_report(report, gts_dir, json_out)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _print_report(report, gts_dir, json_out: Optional[Path], cluster: Optional[dict] = None) -> None:
+    if cluster is not None:
+        typer.echo(f"cluster: {cluster['workers']} workers x {cluster['threads_per_worker']} threads "
+                   f"({cluster['address']}), start-up {cluster['startup_s']:.1f}s, wall {cluster['wall_s']:.1f}s")
     typer.echo(f"reference: {report.reference.get('backend')} {report.reference.get('engine')}\n"
                f"candidate: {report.candidate.get('backend')} {report.candidate.get('engine')} "
                f"({report.candidate.get('precision')})\n"
@@ -67,9 +102,10 @@ def parity(
     if json_out is not None:
         from umedsam.data.npz import write_text_atomic
 
-        write_text_atomic(json_out, json.dumps(report.to_json(), indent=1, default=str))
-    if not report.passed:
-        raise typer.Exit(1)
+        data = report.to_json()
+        if cluster is not None:
+            data["cluster"] = cluster
+        write_text_atomic(json_out, json.dumps(data, indent=1, default=str))
 
 
 if __name__ == "__main__":

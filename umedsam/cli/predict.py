@@ -25,6 +25,8 @@ def predict(
     slice_batch: int = typer.Option(1, "--slice-batch", help="3D slices per encoder call."),
     max_cache_mb: float = typer.Option(1024, "--max-cache-mb", help="Bound of the 3D slice-embedding cache (MiB)."),
     sidecars: bool = typer.Option(True, "--sidecars/--no-sidecars", help="Write a JSON sidecar (per-box IoU, timings) per case."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run on Ray: 'local' (start a lean local cluster) or an existing cluster's address; needs umedsam[cluster]."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: worker processes (default: cores // threads)."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -34,6 +36,9 @@ def predict(
     from umedsam.runtime.batch import predict_folder
     from umedsam.runtime.predictor import Predictor
 
+    if cluster is not None:
+        return _predict_on_cluster(inputs, outputs, engine, backend, threads, cluster, workers, overlays, sidecars,
+                                   dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb))
     try:
         n = len(find_cases(inputs))
         predictor = Predictor(engine, backend=backend, threads=threads, box_batch=box_batch,
@@ -55,6 +60,42 @@ def predict(
     done = sum(r.ok for r in results)
     typer.echo(f"{done}/{len(results)} cases written to {outputs} "
                f"({sum(r.seconds for r in results if r.ok):.1f}s total)")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _predict_on_cluster(inputs: Path, outputs: Path, engine: Optional[str], backend: Optional[str],
+                        threads: Optional[int], address: str, workers: Optional[int], overlays: Optional[Path],
+                        sidecars: bool, predictor_kwargs: dict) -> None:
+    """The same outputs through Ray workers (umedsam/cluster); one thread per worker unless --threads."""
+    from umedsam.cluster.predict import predict_distributed
+    from umedsam.cluster.runner import ClusterOptions
+    from umedsam.data.npz import find_cases
+
+    if overlays is not None:
+        raise fail("--overlays is not supported with --cluster (predict the cases of interest locally)")
+    options = ClusterOptions(address, workers, threads or 1)
+    failed = 0
+    try:
+        n = len(find_cases(inputs))
+        with progress("predict", n) as advance:
+            def on_case(result) -> None:
+                nonlocal failed
+                for w in result.warnings:
+                    warn(w)
+                if not result.ok:
+                    failed += 1
+                    fail(result.error)
+                advance(f"{result.name} {result.seconds:.2f}s")
+
+            results, report = predict_distributed(engine, inputs, outputs, options, backend, predictor_kwargs,
+                                                  sidecars, on_case)
+    except UmedsamError as exc:
+        raise fail(str(exc))
+    done = sum(r.ok for r in results)
+    typer.echo(f"{done}/{len(results)} cases written to {outputs} on {report['workers']} workers x "
+               f"{report['threads_per_worker']} threads ({report['address']}; start-up {report['startup_s']:.1f}s, "
+               f"wall {report['wall_s']:.1f}s; {outputs / 'cluster.json'})")
     if failed:
         raise typer.Exit(1)
 

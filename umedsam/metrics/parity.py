@@ -363,6 +363,12 @@ def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gt
         results.append(result)
         if on_case is not None:
             on_case(result)
+    return summarize_parity(ref_info, cand_info, precision, tol, results)
+
+
+def summarize_parity(ref_info: dict[str, Any], cand_info: dict[str, Any], precision: str, tol: Tolerances,
+                     results: list[CaseParity]) -> ParityReport:
+    """The report over per-case results, wherever they were computed (here or on cluster workers)."""
     report = ParityReport(ref_info, cand_info, precision, tol, results)
     ok = [c for c in results if c.error is None]
     report.overall = {
