@@ -197,8 +197,7 @@ umedsam_status umedsam_segment_file(umedsam_session* session, const char* in_pat
             session->predictor->segment_3d(c.imgs.data(), c.dims[0], c.dims[1], c.dims[2], c.boxes.data(), c.n_boxes,
                                            c.box_arith, labels.data(), nullptr);
         umedsam::save_segs(out_path, shape, labels);
-        publish_warnings(session);
-        std::string all;
+        std::string all;  // the case's own warnings, then the predictor's, prefixed with the file
         for (const auto& w : c.warnings) all += (all.empty() ? "" : "\n") + w;
         for (const auto& w : session->predictor->warnings()) all += (all.empty() ? "" : "\n") + std::string(in_path) + ": " + w;
         session->warnings = all;

@@ -59,6 +59,21 @@ void check_boxes(const double* boxes, int64_t n, int width) {
         if (!std::isfinite(boxes[i])) throw Error(UMEDSAM_ERR_ARGUMENT, "boxes: NaN or infinity");
 }
 
+void check_resizable(int64_t h, int64_t w, const char* what) {
+    const auto hw = new_size(h, w);
+    if (hw[0] == 0 || hw[1] == 0)
+        throw Error(UMEDSAM_ERR_ARGUMENT, std::string(what) + " too thin (a side resizes to 0 pixels)");
+}
+
+// Zero the label map and mark every IoU "not run"; false (with the reference's warning) when there
+// are no boxes, so the caller returns the all-zero map.
+bool reset_outputs(uint16_t* labels, size_t count, double* ious, int64_t n, std::vector<std::string>& warnings) {
+    std::fill(labels, labels + count, 0);
+    if (ious) std::fill(ious, ious + n, std::numeric_limits<double>::quiet_NaN());
+    if (n == 0) warnings.push_back("no boxes; all-zero segs");
+    return n > 0;
+}
+
 }  // namespace
 
 EmbeddingCache::EmbeddingCache(double max_mb)
@@ -75,7 +90,7 @@ const std::vector<float>* EmbeddingCache::get(int64_t z) {
     return &it->second.value;
 }
 
-void EmbeddingCache::put(int64_t z, std::vector<float> value) {
+const std::vector<float>* EmbeddingCache::put(int64_t z, std::vector<float>&& value) {
     auto it = items_.find(z);
     if (it != items_.end()) {
         bytes_ -= it->second.value.size() * sizeof(float);
@@ -83,17 +98,19 @@ void EmbeddingCache::put(int64_t z, std::vector<float> value) {
         items_.erase(it);
     }
     const size_t nbytes = value.size() * sizeof(float);
-    if (nbytes > max_bytes_) return;  // a cache too small for one embedding just recomputes
+    if (nbytes > max_bytes_) return nullptr;  // a cache too small for one embedding just recomputes
     order_.push_front(z);
-    items_[z] = Item{std::move(value), order_.begin()};
+    Item& item = items_[z];
+    item = Item{std::move(value), order_.begin()};
     bytes_ += nbytes;
-    while (bytes_ > max_bytes_) {
+    while (bytes_ > max_bytes_) {  // never evicts z itself: it is the most recent and fits alone
         const int64_t old = order_.back();
         order_.pop_back();
         bytes_ -= items_[old].value.size() * sizeof(float);
         items_.erase(old);
         ++evictions;
     }
+    return &item.value;
 }
 
 void Predictor::reset() {
@@ -107,17 +124,10 @@ void Predictor::segment_2d(const uint8_t* image, int64_t h, int64_t w, int64_t c
     if (!image || !labels || h <= 0 || w <= 0 || (channels != 1 && channels != 3))
         throw Error(UMEDSAM_ERR_ARGUMENT, "segment_2d: image must be a non-empty (H, W, 1|3) uint8 array");
     check_boxes(boxes_in, n, 4);
-    if (new_size(h, w)[0] == 0 || new_size(h, w)[1] == 0)
-        throw Error(UMEDSAM_ERR_ARGUMENT, "segment_2d: image too thin (a side resizes to 0 pixels)");
+    check_resizable(h, w, "segment_2d: image");
     const auto start = Clock::now();
     auto t = start;
-    std::fill(labels, labels + h * w, 0);
-    if (ious)
-        for (int64_t k = 0; k < n; ++k) ious[k] = std::numeric_limits<double>::quiet_NaN();
-    if (n == 0) {
-        warnings_.push_back("no boxes; all-zero segs");
-        return;
-    }
+    if (!reset_outputs(labels, static_cast<size_t>(h) * w, ious, n, warnings_)) return;
     std::vector<double> boxes(boxes_in, boxes_in + n * 4);
     const std::vector<bool> keep = clip_boxes(boxes, n, 4, h, w, -1, arith, warnings_);
     // The Python path repeats a grey image to RGB before resizing; do the same.
@@ -170,14 +180,8 @@ const std::vector<float>& Predictor::slice_embedding(const uint8_t* volume, int6
     engine_.encode(x.data(), 1, emb.data());
     ++timings_.encoder_calls;
     timings_.encode_s += seconds_since(t);
-    embedding_ = emb;  // kept here too: a cache smaller than one embedding does not store it
-    cache.put(z, std::move(emb));
-    const std::vector<float>* stored = cache.get(z);
-    if (stored) {
-        --cache.hits;  // the read-back above is not a hit of the caller's
-        return *stored;
-    }
-    --cache.misses;
+    if (const std::vector<float>* stored = cache.put(z, std::move(emb))) return *stored;
+    embedding_ = std::move(emb);  // a cache smaller than one embedding stores nothing (emb was not moved from)
     return embedding_;
 }
 
@@ -187,17 +191,10 @@ void Predictor::segment_3d(const uint8_t* volume, int64_t d, int64_t h, int64_t 
     if (!volume || !labels || d <= 0 || h <= 0 || w <= 0)
         throw Error(UMEDSAM_ERR_ARGUMENT, "segment_3d: volume must be a non-empty (D, H, W) uint8 array");
     check_boxes(boxes_in, n, 6);
-    if (new_size(h, w)[0] == 0 || new_size(h, w)[1] == 0)
-        throw Error(UMEDSAM_ERR_ARGUMENT, "segment_3d: slices too thin (a side resizes to 0 pixels)");
+    check_resizable(h, w, "segment_3d: slices");
     const auto start = Clock::now();
     const size_t plane = static_cast<size_t>(h) * w;
-    std::fill(labels, labels + d * plane, 0);
-    if (ious)
-        for (int64_t k = 0; k < n; ++k) ious[k] = std::numeric_limits<double>::quiet_NaN();
-    if (n == 0) {
-        warnings_.push_back("no boxes; all-zero segs");
-        return;
-    }
+    if (!reset_outputs(labels, d * plane, ious, n, warnings_)) return;
     std::vector<double> boxes(boxes_in, boxes_in + n * 6);
     const std::vector<bool> keep = clip_boxes(boxes, n, 6, h, w, d, arith, warnings_);
     EmbeddingCache cache(max_cache_mb_);

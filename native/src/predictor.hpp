@@ -19,7 +19,8 @@ class EmbeddingCache {
 public:
     explicit EmbeddingCache(double max_mb);
     const std::vector<float>* get(int64_t z);
-    void put(int64_t z, std::vector<float> value);
+    // Stores the embedding and returns it, or nullptr (value left untouched) when it exceeds the bound.
+    const std::vector<float>* put(int64_t z, std::vector<float>&& value);
     int64_t hits = 0, misses = 0, evictions = 0;
 
 private:
@@ -53,7 +54,7 @@ private:
     double max_cache_mb_;
     std::vector<std::string> warnings_;
     umedsam_timings timings_{};
-    std::vector<float> embedding_, logits_;
+    std::vector<float> embedding_, logits_;  // 2D embedding; 3D: a slice the cache could not hold
 };
 
 }  // namespace umedsam

@@ -45,23 +45,27 @@ def predict(
                               slice_batch=slice_batch, max_cache_mb=max_cache_mb)
     except UmedsamError as exc:
         raise fail(str(exc))
-    failed = 0
+    failed: list[str] = []
     with predictor, progress("predict", n) as advance:
-        def on_case(result) -> None:
-            nonlocal failed
-            for w in result.warnings:
-                warn(w)
-            if not result.ok:
-                failed += 1
-                fail(result.error)
-            advance(f"{result.name} {result.seconds:.2f}s")
-
-        results = predict_folder(predictor, inputs, outputs, overlays, on_case, sidecars)
+        results = predict_folder(predictor, inputs, outputs, overlays, _reporter(advance, failed), sidecars)
     done = sum(r.ok for r in results)
     typer.echo(f"{done}/{len(results)} cases written to {outputs} "
                f"({sum(r.seconds for r in results if r.ok):.1f}s total)")
     if failed:
         raise typer.Exit(1)
+
+
+def _reporter(advance, failed: list[str]):
+    """Per-case callback of both paths: warnings and one error line as they come, then the progress bar."""
+    def on_case(result) -> None:
+        for w in result.warnings:
+            warn(w)
+        if not result.ok:
+            failed.append(result.name)
+            fail(result.error)
+        advance(f"{result.name} {result.seconds:.2f}s")
+
+    return on_case
 
 
 def _predict_on_cluster(inputs: Path, outputs: Path, engine: Optional[str], backend: Optional[str],
@@ -75,21 +79,12 @@ def _predict_on_cluster(inputs: Path, outputs: Path, engine: Optional[str], back
     if overlays is not None:
         raise fail("--overlays is not supported with --cluster (predict the cases of interest locally)")
     options = ClusterOptions(address, workers, threads or 1)
-    failed = 0
+    failed: list[str] = []
     try:
         n = len(find_cases(inputs))
         with progress("predict", n) as advance:
-            def on_case(result) -> None:
-                nonlocal failed
-                for w in result.warnings:
-                    warn(w)
-                if not result.ok:
-                    failed += 1
-                    fail(result.error)
-                advance(f"{result.name} {result.seconds:.2f}s")
-
             results, report = predict_distributed(engine, inputs, outputs, options, backend, predictor_kwargs,
-                                                  sidecars, on_case)
+                                                  sidecars, _reporter(advance, failed))
     except UmedsamError as exc:
         raise fail(str(exc))
     done = sum(r.ok for r in results)

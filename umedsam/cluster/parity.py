@@ -21,13 +21,13 @@ def parity_distributed(reference: str | None, candidate: str, cases: list[Path],
     """The parity report over ``cases`` computed on the cluster, and the cluster report."""
     t0 = time.perf_counter()
     cluster = start(options, candidate, candidate_backend, predictor_kwargs, reference or "builtin", reference_backend)
+    results: dict[Path, CaseParity] = {}
+    per_case: list[dict[str, Any]] = []
     try:
         first = cluster.info["worker_info"][0]
         ref_info, cand_info = first["reference"], first["candidate"]
         cls = precision or precision_class(cand_info, ref_info)
         tol = tolerances(cls) if tolerances is not None else Tolerances.for_precision(cls)
-        results: dict[Path, CaseParity] = {}
-        per_case: list[dict[str, Any]] = []
 
         def submit(actor, path: Path):
             gt = gts_dir / path.name if gts_dir is not None else None
@@ -46,7 +46,7 @@ def parity_distributed(reference: str | None, candidate: str, cases: list[Path],
 
         run_cases(cluster, heaviest_first([Path(c) for c in cases]), submit, on_result, failed)
     finally:
-        report = cluster_report(cluster, t0, per_case if "per_case" in locals() else [])
+        report = cluster_report(cluster, t0, per_case)
         cluster.close()
     ordered = [results[Path(c)] for c in cases if Path(c) in results]
     return summarize_parity(ref_info, cand_info, cls, tol, ordered), report

@@ -110,9 +110,10 @@ def _check_imgs(path: Path, imgs: np.ndarray, kind: str) -> None:
         raise CaseError(path, "imgs", f"dtype {imgs.dtype} is not uint8 (values must lie in 0..255)")
     if imgs.size == 0 or min(imgs.shape) == 0:
         raise CaseError(path, "imgs", f"empty image of shape {imgs.shape}")
+    from umedsam.runtime.preprocess import new_size  # the model's resize rule, one definition
+
     h, w = (imgs.shape[0], imgs.shape[1]) if kind == "2D" else (imgs.shape[1], imgs.shape[2])
-    scale = 256.0 / max(h, w)  # the model's resize (runtime.preprocess.new_size), kept import-light here
-    if int(h * scale + 0.5) == 0 or int(w * scale + 0.5) == 0:
+    if min(new_size(h, w)) == 0:
         raise CaseError(path, "imgs", f"shape {imgs.shape} is too thin: resizing its longest side to 256 leaves "
                                       f"a side of 0 pixels")
 
