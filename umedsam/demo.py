@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from umedsam.data.npz import write_text_atomic
+from umedsam.common import markdown_table, write_json, write_text_atomic
 from umedsam.data.phantoms import write_phantoms
 
 
@@ -35,7 +35,6 @@ def prepare_data(root: Path, log: Callable[[str], None]) -> Path:
 
 def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], None] = print) -> Path:
     """Run every stage; returns the path of the markdown report."""
-    from umedsam.cli.common import markdown_table
     from umedsam.metrics.evaluate import evaluate_folder, fmt4, summarize, to_csv
     from umedsam.runtime.batch import predict_folder
     from umedsam.runtime.predictor import Predictor
@@ -97,7 +96,6 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
 def export_and_parity(root: Path, data: Path, threads: int | None,
                       log: Callable[[str], None]) -> tuple[str, str, bool]:
     """Export the built-in weights to OpenVINO and gate the bundle against PyTorch on the demo data."""
-    import json
 
     from umedsam.data.npz import find_cases
     from umedsam.export import ExportOptions, export_bundle
@@ -114,7 +112,7 @@ def export_and_parity(root: Path, data: Path, threads: int | None,
     with Predictor(None, threads=threads) as ref, Predictor(bundle, threads=threads) as cand:
         report = run_parity(ref, cand, find_cases(data / "imgs"), data / "gts",
                             on_case=lambda c: log(f"parity {c.case}: min agreement {c.min_agreement:.5f}"))
-    write_text_atomic(root / "parity.json", json.dumps(report.to_json(), indent=1, default=str))
+    write_json(root / "parity.json", report.to_json())
     return export_md, report.to_markdown(), report.passed
 
 
@@ -125,7 +123,6 @@ def quantize_int8(root: Path, data: Path, threads: int | None, log: Callable[[st
     cases (DSB2018 q3/q4, MNI152) and the 2D phantoms. Preset ``encoder`` (decoder FP32) and a short
     search budget keep the demo within its 10 minutes; ``umedsam-quantize`` defaults search wider.
     """
-    import json
     import shutil
 
     from umedsam.data.npz import find_cases
@@ -156,8 +153,7 @@ def quantize_int8(root: Path, data: Path, threads: int | None, log: Callable[[st
         log(f"int8: skipped ({type(exc).__name__}: {exc})")
         return f"INT8 step failed: {exc}", None
     log(f"int8: {out} in {time.perf_counter() - t:.1f}s, gate {result.manifest['status']}")
-    write_text_atomic(root / "int8.json", json.dumps({"row": summary_row(result, out),
-                                                      "parity": result.parity.to_json()}, indent=1, default=str))
+    write_json(root / "int8.json", {"row": summary_row(result, out), "parity": result.parity.to_json()})
     text = (f"Calibrated and validated on `{calib.name}` (DSB2018 q1/q2 + 2 phantoms of another seed); gated on "
             f"`{gate.name}` (the other demo cases). Drops are in points, negative = worse than FP32.\n\n"
             + summary_table([summary_row(result, out)])
@@ -172,7 +168,6 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
     phantoms of another seed); the numbers come from the 2D cases of its gate folder (3D left out for
     time). The recovery budget is 3 minutes here; ``umedsam-compress`` defaults to 20.
     """
-    import json
     import shutil
 
     from umedsam.compress.compress import CompressOptions
@@ -201,7 +196,7 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
         log(f"compress: skipped ({type(exc).__name__}: {exc})")
         return f"Compression step failed: {exc}", None
     log(f"compress: {out} and {bundle} in {time.perf_counter() - t:.1f}s (export check {manifest['status']})")
-    write_text_atomic(root / "compress.json", json.dumps(report.to_json(), indent=1, default=float))
+    write_json(root / "compress.json", report.to_json())
     text = (f"Statistics, sensitivities and recovery on `{calib.name}`; evaluated on the 2D cases of "
             f"`{gate.name}` (kept apart). Recovery budget: 3 minutes (the command's default is 20).\n\n"
             + to_markdown(report) + f"\n\nOpenVINO export of the compressed checkpoint: **{manifest['status']}** "
@@ -212,7 +207,6 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
 def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, bool]:
     """The parity gate of the native runtime against the Python OpenVINO backend on the 2D cases and
     the smallest 3D case; (markdown, whether the native runtime ran)."""
-    import json
 
     from umedsam.data.npz import find_cases
     from umedsam.errors import UmedsamError
@@ -235,7 +229,7 @@ def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[st
     except UmedsamError as exc:
         log(f"native: {exc}")
         return f"Failed to run: {exc}", False
-    write_text_atomic(root / "native_parity.json", json.dumps(report.to_json(), indent=1, default=str))
+    write_json(root / "native_parity.json", report.to_json())
     return (f"`umedsam-native` / `--backend native` ({cand.backend.info().get('native')}); "
             "the same masks are the target, pixel for pixel.\n\n" + report.to_markdown()), True
 
@@ -243,7 +237,6 @@ def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[st
 def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None],
                   int8_bundle: Path | None = None, lowrank_bundle: Path | None = None, native: bool = False) -> str:
     """A short side-by-side benchmark (PyTorch vs the OpenVINO bundles) on two 2D cases."""
-    import json
     import shutil
 
     from umedsam.bench.report import to_markdown, write_chart
@@ -263,6 +256,6 @@ def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[st
     cfg = BenchConfig(engines=engines, data=sub, threads=threads, backends=backends,
                       warmup=1, iters=3)
     result = run_bench(cfg, progress=lambda s: log(f"bench: {s}"))
-    write_text_atomic(root / "bench.json", json.dumps(result, indent=1, default=str))
+    write_json(root / "bench.json", result)
     write_chart(result, root / "bench.png")
     return to_markdown(result)

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from umedsam.compress.sidecar import sidecar_path
+from umedsam.model.factorized import sidecar_path
 from umedsam.errors import CheckpointError
 from umedsam.model import load_checkpoint
 

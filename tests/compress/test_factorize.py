@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from umedsam.compress.factorize import (LayerPlan, apply_structure, factor_cost, factorize_svd,
-                                        factorize_tucker2, kind_of, svd_spectrum)
+from umedsam.compress.factorize import factor_cost, factorize_svd, factorize_tucker2, kind_of, svd_spectrum
+from umedsam.model.factorized import LayerPlan, apply_structure
 
 
 def _anisotropic_inputs(n=4000, d=48, seed=0):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+
+import umedsam.common
 import pytest
 
-from umedsam.data import npz as npzmod
 from umedsam.data.npz import find_cases, find_gts, load_case, load_gt, save_segs
 from umedsam.errors import CaseError
 
@@ -82,7 +83,7 @@ def test_save_segs_is_uint16_and_atomic(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(npzmod.os, "replace", boom)
+    monkeypatch.setattr(umedsam.common.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         save_segs(out, np.zeros((3, 4), np.uint16))
     assert out.read_bytes() == before

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from umedsam.cli.common import markdown_table
+from umedsam.common import markdown_table
 
 _STAGE_LABELS = {"preprocess": "preprocess", "encoder": "encoder", "decoder_1box": "decoder (1 box)",
                  "decoder_per_box_16": "decoder per box (16)", "postprocess_per_box": "postprocess per box"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import List, Optional
@@ -33,7 +32,7 @@ def bench(
     """Benchmark ENGINEs side by side: markdown on stdout, JSON and PNG on request."""
     from umedsam.bench.report import to_markdown, write_chart
     from umedsam.bench.runner import BenchConfig, run_bench
-    from umedsam.data.npz import write_text_atomic
+    from umedsam.common import write_json
 
     if backend and len(backend) != len(engine):
         raise fail(f"--backend given {len(backend)} times for {len(engine)} engines; give one per engine")
@@ -53,7 +52,7 @@ def bench(
             raise fail(str(exc))
     typer.echo(to_markdown(result))
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result, indent=1, default=str))
+        write_json(json_out, result)
     if png is not None and write_chart(result, png) is None:
         err_console.print("[yellow]warning:[/] no PNG: matplotlib is not installed (pip install 'umedsam[bench]')")
 

@@ -1,10 +1,10 @@
-"""Shared CLI helpers: one-line errors, markdown tables, progress bars."""
+"""Shared CLI helpers: one-line errors, warnings, progress."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import typer
 from rich.console import Console
@@ -28,13 +28,6 @@ def exit_on_sigterm() -> None:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 @contextmanager

@@ -7,7 +7,6 @@ factorized layer and, with ``--data``, DSC/NSD before and after recovery against
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -71,9 +70,9 @@ def compress(
         raise fail(str(exc))
     typer.echo(to_markdown(report))
     if json_out is not None:
-        from umedsam.data.npz import write_text_atomic
+        from umedsam.common import write_json
 
-        write_text_atomic(json_out, json.dumps(report.to_json(), indent=1, default=float))
+        write_json(json_out, report.to_json())
     typer.echo(f"\ncheckpoint: {out} (+ {out.with_suffix('.factorized.json').name})")
 
 

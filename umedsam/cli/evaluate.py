@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail, markdown_table
+from umedsam.cli.common import fail
+from umedsam.common import markdown_table, write_json, write_text_atomic
 from umedsam.errors import UmedsamError
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -22,7 +22,6 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Machine-readable results."),
 ) -> None:
     """Score SEGS against GTS; prints a markdown table per modality; exit 1 if a case could not be scored."""
-    from umedsam.data.npz import write_text_atomic
     from umedsam.metrics.evaluate import evaluate_folder, fmt4, summarize, to_csv
 
     try:
@@ -36,9 +35,8 @@ def evaluate(
         write_text_atomic(csv, to_csv(scores))
     summary = summarize(scores)
     if json_out:
-        write_text_atomic(json_out, json.dumps({
-            "cases": [s.__dict__ for s in scores],
-            "summary": [dict(zip(("modality", "n", "dsc", "nsd"), row)) for row in summary]}, indent=1))
+        write_json(json_out, {"cases": [s.__dict__ for s in scores],
+                              "summary": [dict(zip(("modality", "n", "dsc", "nsd"), row)) for row in summary]})
     typer.echo(markdown_table(["modality", "cases", "DSC", "NSD"],
                               [(m, n, fmt4(d), fmt4(s)) for m, n, d, s in summary]))
     if errors:

@@ -8,7 +8,6 @@ sidecar), written atomically every ``--save-every`` steps and at the end.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -66,7 +65,7 @@ def finetune(
         warn(f"skipped {message}")
     plans = None
     if model.compression:
-        from umedsam.compress.sidecar import read_sidecar
+        from umedsam.model.factorized import read_sidecar
 
         plans, _ = read_sidecar(model.compression["sidecar"])
     summary = dict(model.compression or {})
@@ -99,9 +98,9 @@ def finetune(
         record["accuracy"] = acc
         typer.echo(accuracy_table({"after": acc}).replace("after recovery", "fine-tuned"))
     if json_out is not None:
-        from umedsam.data.npz import write_text_atomic
+        from umedsam.common import write_json
 
-        write_text_atomic(json_out, json.dumps(record, indent=1, default=float))
+        write_json(json_out, record)
     typer.echo(f"checkpoint: {out}")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from umedsam.common import write_json
 from umedsam.cli.common import fail, progress
 from umedsam.errors import UmedsamError
 
@@ -54,7 +54,7 @@ def parity(
 
     if cluster is not None:
         from umedsam.cluster.parity import parity_distributed
-        from umedsam.cluster.runner import ClusterOptions, write_json
+        from umedsam.cluster.runner import ClusterOptions
 
         try:
             cases = find_cases(data)[:max_cases]
@@ -100,12 +100,11 @@ def _print_report(report, gts_dir, json_out: Optional[Path], cluster: Optional[d
                f"GT: {gts_dir if gts_dir else 'none (agreement and tensors only)'}\n")
     typer.echo(report.to_markdown())
     if json_out is not None:
-        from umedsam.data.npz import write_text_atomic
 
         data = report.to_json()
         if cluster is not None:
             data["cluster"] = cluster
-        write_text_atomic(json_out, json.dumps(data, indent=1, default=str))
+        write_json(json_out, data)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ with ``status: failed`` and the command exits 1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -82,10 +81,9 @@ def quantize(
                    f"min case boundary {v['min_case_boundary']:.4f}")
     typer.echo(f"\ngate (INT8 vs FP32 on the --data cases):\n{result.parity.to_markdown()}")
     if json_out is not None:
-        from umedsam.data.npz import write_text_atomic
+        from umedsam.common import write_json
 
-        write_text_atomic(json_out, json.dumps({"row": row, "manifest": result.manifest,
-                                                "parity": result.parity.to_json()}, indent=1, default=str))
+        write_json(json_out, {"row": row, "manifest": result.manifest, "parity": result.parity.to_json()})
     typer.echo(f"\nbundle: {out} (int8, {q['method']}/{q['preset']}, status {result.manifest['status']})")
     if result.manifest["status"] != "passed":
         why = result.manifest.get("status_reason") or "the gate against FP32 is over the tolerated drop"

@@ -3,16 +3,16 @@ Ray workers and written by the driver."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from umedsam.cluster.runner import ClusterOptions, cluster_report, run_cases, start, write_json
+from umedsam.cluster.runner import ClusterOptions, cluster_report, run_cases, start
 from umedsam.cluster.weights import heaviest_first
-from umedsam.data.npz import find_cases, save_segs, write_text_atomic
+from umedsam.common import write_json, write_text_atomic
+from umedsam.data.npz import find_cases, save_segs
 from umedsam.runtime.batch import CaseResult
-from umedsam.runtime.predictor import Segmentation
+from umedsam.runtime.result import Segmentation
 
 
 def predict_distributed(engine: str | None, inputs: str | Path, outputs: str | Path, options: ClusterOptions,
@@ -46,7 +46,7 @@ def predict_distributed(engine: str | None, inputs: str | Path, outputs: str | P
                         "timings_s": {k: round(v, 6) for k, v in r["timings"].items()},
                         "backend": infos[worker]["candidate"] if worker >= 0 else None,
                         "cluster": {"worker": worker, "pid": r.get("pid"), "attempts": attempts}}
-                write_text_atomic(out_dir / (path.stem + ".json"), json.dumps(info, indent=1))
+                write_json(out_dir / (path.stem + ".json"), info)
             seg = Segmentation(r["labels"], r["scores"], [], r["timings"])
             result = CaseResult(path.name, r["seconds"] + time.perf_counter() - t, True, None, r["warnings"], seg)
         else:

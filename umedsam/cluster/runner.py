@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -261,9 +260,3 @@ def cluster_report(cluster: Cluster, started: float, per_case: list[dict[str, An
     info.update(wall_s=wall, cases=len(per_case), cases_ok=done, cases_per_s=done / wall if wall > 0 else None,
                 startup_s=info.get("connect_s", 0) + info.get("workers_ready_s", 0), per_case=per_case)
     return info
-
-
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    from umedsam.data.npz import write_text_atomic
-
-    write_text_atomic(path, json.dumps(obj, indent=1, default=str))

@@ -10,8 +10,8 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
-from umedsam.compress.factorize import (LayerPlan, factorize_svd, factorize_tucker2, get_module,
-                                        set_module)
+from umedsam.compress.factorize import factorize_svd, factorize_tucker2
+from umedsam.model.factorized import LayerPlan, get_module, set_module
 from umedsam.compress.layers import candidate_layers, collect_stats, encoder_flops, param_count
 from umedsam.compress.ranks import (by_budget, by_energy, error_curve, measure_sensitivity, plan_macs)
 

@@ -12,29 +12,17 @@
 
 The result is ``nn.Sequential`` of standard layers, so the exporters, OpenVINO, TensorRT and the
 INT8 step treat it like any other graph, and node names keep the module path (``….fc1.0``,
-``….fc1.1``). :func:`apply_structure` builds the same chains with empty weights so a factorized state
-dict loads strictly (the sidecar, :mod:`umedsam.compress.sidecar`, records the structure).
+``….fc1.1``). The chains' shapes and the sidecar that records them live in :mod:`umedsam.model.factorized`,
+because loading a factorized checkpoint (a model-layer job) must rebuild them without the compression code.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """How one layer is factorized: ``svd`` with ``ranks=(r,)`` or ``tucker2`` with ``ranks=(r_out, r_in)``."""
-
-    name: str
-    kind: str
-    ranks: tuple[int, ...]
-
-    def to_json(self) -> dict:
-        return {"kind": self.kind, "ranks": list(self.ranks)}
+from umedsam.model.factorized import svd_chain, tucker2_chain
 
 
 def kind_of(module: nn.Module) -> str | None:
@@ -62,30 +50,6 @@ def factor_cost(module: nn.Module, ranks: tuple[int, ...]) -> float:
         return ranks[0] * (cin + cout) / dense
     r_out, r_in = ranks
     return (cin * r_in + r_in * r_out * k + r_out * cout) / dense
-
-
-def _svd_modules(module: nn.Module, rank: int) -> nn.Sequential:
-    has_bias = module.bias is not None
-    if isinstance(module, nn.Linear):
-        return nn.Sequential(nn.Linear(module.in_features, rank, bias=False),
-                             nn.Linear(rank, module.out_features, bias=has_bias))
-    # a strided 1x1 conv: stride in the first (cheaper) layer, identical result
-    return nn.Sequential(nn.Conv2d(module.in_channels, rank, 1, module.stride, 0, bias=False),
-                         nn.Conv2d(rank, module.out_channels, 1, bias=has_bias))
-
-
-def _tucker_modules(module: nn.Conv2d, r_out: int, r_in: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(module.in_channels, r_in, 1, bias=False),
-        nn.Conv2d(r_in, r_out, module.kernel_size, module.stride, module.padding, module.dilation, bias=False),
-        nn.Conv2d(r_out, module.out_channels, 1, bias=module.bias is not None))
-
-
-def skeleton(module: nn.Module, plan: LayerPlan) -> nn.Sequential:
-    """The factorized chain for ``module`` with uninitialised weights (for loading a state dict)."""
-    if plan.kind == "svd":
-        return _svd_modules(module, plan.ranks[0])
-    return _tucker_modules(module, *plan.ranks)
 
 
 def whitening(cov: np.ndarray | None, n: int, damp: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +95,7 @@ def factorize_svd(module: nn.Module, rank: int, cov: np.ndarray | None = None,
         a = a / _positive(out_scale)[:, None]
     b = (np.sqrt(s[:rank])[:, None] * vt[:rank]) @ inv_root  # r x in
     err = float(np.sqrt((s[rank:] ** 2).sum() / max((s ** 2).sum(), 1e-30)))
-    seq = _svd_modules(module, rank)
+    seq = svd_chain(module, rank)
     dtype = module.weight.dtype
     with torch.no_grad():
         seq[0].weight.copy_(torch.from_numpy(b).to(dtype).reshape(seq[0].weight.shape))
@@ -154,7 +118,7 @@ def factorize_tucker2(module: nn.Conv2d, r_out: int, r_in: int) -> tuple[nn.Sequ
     u_out, u_in = factors                                     # (out, r_out), (in, r_in)
     approx = tl.tenalg.multi_mode_dot(core, [u_out, u_in], modes=[0, 1])
     err = float(np.linalg.norm(w - approx) / max(np.linalg.norm(w), 1e-30))
-    seq = _tucker_modules(module, r_out, r_in)
+    seq = tucker2_chain(module, r_out, r_in)
     dtype = module.weight.dtype
     with torch.no_grad():
         seq[0].weight.copy_(torch.from_numpy(u_in.T.copy()).to(dtype)[:, :, None, None])
@@ -171,20 +135,3 @@ def tucker2_mode_spectra(module: nn.Conv2d) -> tuple[np.ndarray, np.ndarray]:
     out_unfold = w.reshape(w.shape[0], -1)
     in_unfold = np.moveaxis(w, 1, 0).reshape(w.shape[1], -1)
     return np.linalg.svd(out_unfold, compute_uv=False), np.linalg.svd(in_unfold, compute_uv=False)
-
-
-def get_module(model: nn.Module, name: str) -> nn.Module:
-    return model.get_submodule(name)
-
-
-def set_module(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
-
-def apply_structure(model: nn.Module, plans: list[LayerPlan]) -> nn.Module:
-    """Replace each planned layer with its empty factorized chain, in place (then load a state dict)."""
-    for plan in plans:
-        set_module(model, plan.name, skeleton(get_module(model, plan.name), plan))
-    return model

@@ -136,7 +136,7 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
     """Factorize ``job.ckpt``, optionally recover and evaluate, and write ``job.out`` + its sidecar."""
     import torch
 
-    from umedsam.data.calibration import calibration_images
+    from umedsam.runtime.calibration import calibration_images
     from umedsam.model import load_checkpoint, save_checkpoint
 
     if job.threads:

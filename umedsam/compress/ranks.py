@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from umedsam.compress.factorize import LayerPlan, factor_cost, svd_spectrum, tucker2_mode_spectra
+from umedsam.compress.factorize import factor_cost, svd_spectrum, tucker2_mode_spectra
+from umedsam.model.factorized import LayerPlan
 from umedsam.compress.layers import LayerInfo, encoder_stages, stage_of
 
 RANK_STEP = 8

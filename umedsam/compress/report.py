@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from umedsam.cli.common import markdown_table
+from umedsam.common import markdown_table
 
 
 def layer_table(layers: list) -> str:

@@ -14,8 +14,6 @@ field. Files are always read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -23,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from umedsam.common import write_bytes_atomic
+from umedsam.data.geometry import new_size
 from umedsam.errors import CaseError
 
 
@@ -110,7 +110,6 @@ def _check_imgs(path: Path, imgs: np.ndarray, kind: str) -> None:
         raise CaseError(path, "imgs", f"dtype {imgs.dtype} is not uint8 (values must lie in 0..255)")
     if imgs.size == 0 or min(imgs.shape) == 0:
         raise CaseError(path, "imgs", f"empty image of shape {imgs.shape}")
-    from umedsam.runtime.preprocess import new_size  # the model's resize rule, one definition
 
     h, w = (imgs.shape[0], imgs.shape[1]) if kind == "2D" else (imgs.shape[1], imgs.shape[2])
     if min(new_size(h, w)) == 0:
@@ -157,35 +156,11 @@ def load_segs(path: str | Path) -> np.ndarray:
     return segs
 
 
-def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A killed run leaves either the old file or the complete new one, never a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
     """``np.savez_compressed`` written atomically."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     write_bytes_atomic(path, buf.getbuffer())
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file atomically (CSV, JSON, reports)."""
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_segs(path: str | Path, segs: np.ndarray) -> None:

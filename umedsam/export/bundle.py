@@ -198,7 +198,7 @@ def _build_trt(onnx_dir: Path, out: Path, stages: dict[str, Any], opts: ExportOp
     calib = None
     calib_hash = None
     if plan.int8_mode == "implicit":
-        from umedsam.data.calibration import calibration_hash, calibration_images
+        from umedsam.runtime.calibration import calibration_hash, calibration_images
 
         calib, calib_hash = calibration_images(opts.calib), calibration_hash(opts.calib)
     for stage in stages:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any
 
 from umedsam.assets import sha256_file
-from umedsam.data.npz import write_text_atomic
+from umedsam.common import markdown_table, write_json
 from umedsam.runtime.bundle import BUNDLE_VERSION, GRAPH_IO
 from umedsam.versions import installed_versions
 
@@ -45,13 +44,12 @@ def build_manifest(folder: Path, fmt: str, precision: str, graphs: dict[str, str
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     path = Path(folder) / "manifest.json"
-    write_text_atomic(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    write_json(path, manifest, indent=2)
     return path
 
 
 def export_summary(manifest: dict[str, Any]) -> str:
     """Markdown for people: size and export time per stage, and the export-time check's verdict."""
-    from umedsam.cli.common import markdown_table
 
     rows = []
     for stage, info in manifest["export"]["stages"].items():

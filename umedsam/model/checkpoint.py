@@ -9,6 +9,7 @@ in); any other mismatch is reported key by key.
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,7 +17,9 @@ from typing import Any, Mapping
 import torch
 
 from umedsam.assets import builtin_checkpoint
+from umedsam.common import write_bytes_atomic, write_json
 from umedsam.errors import CheckpointError
+from umedsam.model.factorized import apply_structure, read_sidecar, sidecar_json, sidecar_path
 from umedsam.model.medsam_lite import MedSAMLite
 
 _CONTAINER_KEYS = ("model", "state_dict", "model_state_dict")
@@ -88,9 +91,6 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> MedS
     the checkpoint, the factorized layers are built first; ``model.compression`` then holds its
     summary (None for an uncompressed model).
     """
-    from umedsam.compress.factorize import apply_structure
-    from umedsam.compress.sidecar import read_sidecar, sidecar_path
-
     path = Path(path) if path is not None else builtin_checkpoint()
     state = read_state_dict(path)
     model = MedSAMLite()
@@ -118,12 +118,6 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, plans: list | None
     that finds the sidecar always finds the matching weights. Without, a stale sidecar is removed so
     the checkpoint is not mis-read as factorized.
     """
-    import io
-    import json
-
-    from umedsam.compress.sidecar import sidecar_json, sidecar_path
-    from umedsam.data.npz import write_bytes_atomic, write_text_atomic
-
     path = Path(path)
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buf)
@@ -131,5 +125,5 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, plans: list | None
     side.unlink(missing_ok=True)
     write_bytes_atomic(path, buf.getbuffer())
     if plans:
-        write_text_atomic(side, json.dumps(sidecar_json(plans, summary or {}), indent=2, default=float) + "\n")
+        write_json(side, sidecar_json(plans, summary or {}), indent=2)
     return path

@@ -1,6 +1,6 @@
 """One calibration source for every INT8 method: encoder images and decoder (embedding, boxes) pairs.
 
-Encoder inputs come from :func:`umedsam.data.calibration.calibration_frames` (the inference
+Encoder inputs come from :func:`umedsam.runtime.calibration.calibration_frames` (the inference
 preprocessing, 3D slices inside the boxes' z ranges). Decoder inputs are *real* boxes of the same
 cases, mapped to 256-space exactly as the predictor maps them, paired with the *real* FP32
 embedding of their image, so the decoder is calibrated on the distribution it will see. The same
@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from umedsam.data.calibration import calibration_frames, calibration_hash
+from umedsam.runtime.calibration import calibration_frames, calibration_hash
 from umedsam.data.npz import Case, find_cases
 from umedsam.errors import UmedsamError
 from umedsam.runtime.preprocess import resize_box_to_256

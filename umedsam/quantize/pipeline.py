@@ -446,7 +446,7 @@ def quantize_bundle(engine: str | Path | None, calib_dir: str | Path, out: str |
 
 def _search(q: _Quantizer, fp32, calib: CalibrationSet, validator: Validator, opts: QuantizeOptions,
             log: Callable[[str], None]) -> SearchResult:
-    from umedsam.data.calibration import calibration_images
+    from umedsam.runtime.calibration import calibration_images
     from umedsam.runtime.formats import load_backend
     from umedsam.runtime.predictor import Predictor
 
@@ -535,7 +535,7 @@ def summary_row(result: QuantizeResult, out: Path) -> dict[str, Any]:
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: method, size, latency FP32 -> INT8, DSC/NSD vs GT and deltas in points, agreement, verdict."""
-    from umedsam.cli.common import markdown_table
+    from umedsam.common import markdown_table
 
     def pts(x: float | None) -> str:
         return "n/a" if x is None or x != x else f"{x * 100:+.2f}"

@@ -7,15 +7,16 @@ records wall seconds per case including npz I/O, as the reference script does.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from umedsam.data.npz import find_cases, load_case, save_segs, write_text_atomic
+from umedsam.common import write_json, write_text_atomic
+from umedsam.data.npz import find_cases, load_case, save_segs
 from umedsam.errors import UmedsamError
-from umedsam.runtime.predictor import Predictor, Segmentation
+from umedsam.runtime.predictor import Predictor
+from umedsam.runtime.result import Segmentation
 
 
 @dataclass
@@ -42,7 +43,7 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
             info = {"case": path.name, "kind": case.kind, "boxes": seg.scores,
                     "timings_s": {k: round(v, 6) for k, v in seg.timings.items()},
                     "backend": predictor.backend.info()}
-            write_text_atomic(out_dir / (path.stem + ".json"), json.dumps(info, indent=1))
+            write_json(out_dir / (path.stem + ".json"), info)
         if overlay_dir is not None:
             from umedsam.runtime.overlay import write_overlay
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from umedsam.data.npz import Case, write_bytes_atomic
+from umedsam.common import write_bytes_atomic
+from umedsam.data.npz import Case
 from umedsam.runtime.preprocess import middle_slice
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,16 @@ import numpy as np
 from umedsam.runtime.backends.base import Backend
 from umedsam.runtime.cache import DEFAULT_MAX_CACHE_MB, EmbeddingCache
 from umedsam.runtime.postprocess import logits_to_masks
-from umedsam.runtime.preprocess import (middle_slice, new_size, normalize_pad, preprocess_image, propagated_box, resize_box_to_256,
-                                        resize_longest_side)
-
-
-@dataclass
-class Segmentation:
-    """Result of one case: a label map, per-box scores and what happened on the way."""
-
-    labels: np.ndarray                      # uint16, (H, W) or (D, H, W); label k = box k
-    scores: list[dict[str, Any]]            # per box: label, iou (the IoU head's prediction), ...
-    warnings: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    calls: list[dict[str, Any]] = field(default_factory=list)  # 3D: one entry per decoder call
+from umedsam.runtime.preprocess import (
+    middle_slice,
+    new_size,
+    normalize_pad,
+    preprocess_image,
+    propagated_box,
+    resize_box_to_256,
+    resize_longest_side,
+)
+from umedsam.runtime.result import Segmentation
 
 
 class _Clock:

@@ -13,13 +13,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-IMG_SIZE = 256
+from umedsam.data.geometry import IMG_SIZE, new_size
 
-
-def new_size(h: int, w: int, target: int = IMG_SIZE) -> tuple[int, int]:
-    """(newh, neww) after resizing the longest side to ``target``."""
-    scale = target * 1.0 / max(h, w)
-    return int(h * scale + 0.5), int(w * scale + 0.5)
+__all__ = ["IMG_SIZE", "new_size", "resize_longest_side", "normalize_pad", "preprocess_image",
+           "resize_box_to_256", "middle_slice", "box_from_mask256", "propagated_box"]
 
 
 def resize_longest_side(image: np.ndarray, target: int = IMG_SIZE) -> np.ndarray:

@@ -21,7 +21,13 @@ import numpy as np
 from umedsam.errors import EngineError
 from umedsam.runtime import native_lib as nl
 from umedsam.runtime.backends.graph_backend import GraphBackend
-from umedsam.runtime.bundle import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUT, ENCODER_OUTPUT
+from umedsam.runtime.bundle import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    ENCODER_INPUT,
+    ENCODER_OUTPUT,
+)
+from umedsam.runtime.result import Segmentation
 
 
 class NativeBackend(GraphBackend):
@@ -68,9 +74,7 @@ class NativeBackend(GraphBackend):
         return {DECODER_OUTPUTS[0]: logits, DECODER_OUTPUTS[1]: iou}
 
     def segment_case(self, kind: str, imgs: np.ndarray, boxes: np.ndarray):
-        """The whole case in the native runtime; returns a :class:`~umedsam.runtime.predictor.Segmentation`."""
-        from umedsam.runtime.predictor import Segmentation
-
+        """The whole case in the native runtime, as a :class:`~umedsam.runtime.result.Segmentation`."""
         boxes = np.asarray(boxes)
         width = 4 if kind == "2D" else 6
         arith = nl.box_arith(boxes.dtype)

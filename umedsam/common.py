@@ -1,0 +1,92 @@
+"""Output helpers every layer shares: atomic file writes, JSON, and Markdown tables.
+
+This module sits at the bottom of the layer order (docs/ARCHITECTURE.md): it imports nothing from
+umedsam, so the CLI, the libraries and the tests all write files and tables the same way.
+
+* **Atomic writes.** A file is written to a temporary name in its own folder, flushed and fsynced,
+  then renamed over the target (``os.replace`` is atomic on POSIX). A killed run or a full disk leaves
+  either the old file or the complete new one, never a half-written one (docs/CONVENTIONS.md, "Outputs").
+* **Permissions.** ``tempfile.mkstemp`` creates files as 0600; results are meant to be read by other
+  users (an evaluator, a container's host), so the file gets the mode ``open()`` would give it: 0666
+  minus the process umask (0644 under the usual 022), as the native runtime's outputs do.
+* **Tables.** One writer escapes ``|`` and newlines in cells, so every table renders with the same
+  number of cells in its header, separator and rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def process_umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename) with umask-derived mode.
+
+    On failure (a full disk, a signal) the temporary file is removed and the previous ``path`` stays.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~process_umask())
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a UTF-8 text file atomically (CSV, Markdown, reports)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 1) -> None:
+    """Write ``obj`` as JSON atomically; numpy scalars, paths and other objects become strings or floats."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars (float32, int64, bool_) carry .item(); everything else is written as text
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def md_cell(value: object) -> str:
+    """One Markdown table cell: ``|`` escaped, line breaks folded to spaces."""
+    return str(value).replace("\\|", "|").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[object], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table; cells are escaped, and every row must match the header."""
+    for i, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(f"table row {i} has {len(row)} cells, the header {len(headers)}")
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

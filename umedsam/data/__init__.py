@@ -1,0 +1,1 @@
+"""Challenge cases and images: reading, validation, phantoms, real data shipped by PyPI packages."""
