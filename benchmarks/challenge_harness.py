@@ -1,6 +1,6 @@
 """Emulate the challenge's timing harness: one fresh process per case, wall time including start-up.
 
-The challenge (REFERENCE.md, ``CVPR24_time_eval.py``) copies each case alone into ``inputs/``, starts
+The challenge (docs/METRICS.md, "Challenge evaluation": ``CVPR24_time_eval.py``) copies each case alone into ``inputs/``, starts
 the team's container running ``predict.sh`` and times the whole run: container and interpreter start,
 imports, model load/compile, npz I/O and inference all count. Without a Docker engine, this script
 does the same minus the container start: per case and engine, a temporary ``inputs/`` holding only

@@ -1,4 +1,6 @@
-"""Shared fixtures: the golden fixture, the built-in checkpoint, one torch predictor per session."""
+"""Every shared fixture, in one place: the golden fixture, the built-in checkpoint and model, one torch
+predictor, phantom and real cases, exported bundles, a calibration folder, a factorized checkpoint, and
+the native build. Session-scoped: each is made once per test run."""
 
 from __future__ import annotations
 
@@ -9,13 +11,21 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO.parent / "shared" / "golden" / "golden_io.npz"
+GOLDEN = REPO / "tests" / "fixtures" / "golden" / "golden_io.npz"  # scripts/make_golden_fixture.py
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_compile_cache(tmp_path_factory):
+    """Tests never read or write the user's OpenVINO compile cache (~/.cache/umedsam): one per session."""
+    if "UMEDSAM_OV_CACHE" not in os.environ:
+        os.environ["UMEDSAM_OV_CACHE"] = str(tmp_path_factory.mktemp("ov-cache"))
+    return Path(os.environ["UMEDSAM_OV_CACHE"])
 
 
 @pytest.fixture(scope="session")
 def golden():
-    if not GOLDEN.is_file():
-        pytest.skip(f"golden fixture not found at {GOLDEN}")
+    """The official pipeline's inputs and outputs (tests/fixtures/golden/README.md)."""
+    assert GOLDEN.is_file(), f"{GOLDEN} is part of the repository; restore it (git checkout) or regenerate it"
     with np.load(GOLDEN) as g:
         return {k: g[k] for k in g.files}
 
@@ -29,6 +39,7 @@ def builtin_ckpt():
 
 @pytest.fixture(scope="session")
 def torch_model(builtin_ckpt):
+    """The built-in weights as a torch model (the reference; also the compress tests' original)."""
     from umedsam.model import load_checkpoint
 
     return load_checkpoint(builtin_ckpt)
@@ -93,6 +104,48 @@ def torch_segs(predictor, small_cases):
         case = load_case(p)
         out[p.name] = predictor.segment_case(case.kind, case.imgs, case.boxes).labels
     return out
+
+@pytest.fixture(scope="session")
+def real_cases(tmp_path_factory):
+    """Real DSB2018 nuclei (2D, 28 boxes) and a 5-slice MNI152 slab (3D, 2 boxes)."""
+    import importlib.util
+
+    if importlib.util.find_spec("stardist") is None or importlib.util.find_spec("nilearn") is None:
+        pytest.skip("stardist/nilearn data packages not installed (requirements-nodeps.txt)")
+    from umedsam.data.real import write_dsb2018, write_mni152
+
+    root = tmp_path_factory.mktemp("real")
+    write_dsb2018(root, quadrants=(4,))
+    write_mni152(root, slabs=((80, 84),))
+    return root
+
+
+@pytest.fixture(scope="session")
+def calib_dir(tmp_path_factory):
+    """Two 2D phantoms (seed 11): calibration and validation for the quantize tests, apart from the gate's cases."""
+    from umedsam.data.phantoms import write_phantoms
+
+    root = tmp_path_factory.mktemp("calib")
+    write_phantoms(root, n2d=2, n3d=0, seed=11)
+    return root
+
+
+@pytest.fixture(scope="session")
+def factorized(torch_model):
+    """A data-free factorization of the built-in weights at 0.7 of the encoder FLOPs (seconds to make)."""
+    from umedsam.compress.compress import CompressOptions, compress_model
+
+    return compress_model(torch_model, [], CompressOptions(flops_ratio=0.7, sensitivity=False))  # leaves it untouched
+
+
+@pytest.fixture(scope="session")
+def factorized_ckpt(factorized, tmp_path_factory):
+    """``factorized`` saved as an official state dict with its sidecar."""
+    from umedsam.model import save_checkpoint
+
+    path = tmp_path_factory.mktemp("lowrank") / "lowrank.pth"
+    save_checkpoint(factorized.model, path, factorized.plans, factorized.summary)
+    return path
 
 
 # --- the native runtime, built once per test session from the current sources (incremental: ~1 s when

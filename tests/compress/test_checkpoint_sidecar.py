@@ -11,10 +11,11 @@ from umedsam.errors import CheckpointError
 from umedsam.model import load_checkpoint
 
 
-def test_budget_met_and_model_unchanged(original, factorized):
+def test_budget_met_and_model_unchanged(torch_model, factorized):
     s = factorized.summary
     assert s["encoder_flops_ratio"] <= 0.70 + 1e-9 and s["factorized_layers"] > 5
     assert s["params_after"] < s["params_before"]
+    original = torch_model
     assert original.compression is None                      # the source model is not modified
     assert all(isinstance(original.get_submodule(p.name), torch.nn.Linear | torch.nn.Conv2d)
                for p in factorized.plans)
@@ -64,7 +65,7 @@ def test_compressing_twice_is_refused(factorized_ckpt):
 
 def test_torch_backend_reports_lowrank_and_parity_class(factorized_ckpt):
     from umedsam.metrics.parity import precision_class
-    from umedsam.runtime.backends.torch_backend import TorchBackend
+    from umedsam.model.torch_backend import TorchBackend
 
     info = TorchBackend(str(factorized_ckpt), threads=1).info()
     assert info["compression"]["checkpoint_sha256"]

@@ -9,7 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from umedsam.data.npz import find_cases
-from umedsam.metrics.parity import (Tolerances, _first_divergence, precision_class, run_parity, tensor_stats,
+from umedsam.metrics.parity import (Tolerances, first_divergence, precision_class, run_parity, tensor_stats,
                                     with_overrides)
 from umedsam.runtime import Predictor
 
@@ -58,8 +58,8 @@ def test_recording_keeps_the_first_box_only():
 def test_first_divergence_names_the_slice():
     ref = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 5]}]
     cand = [{"z": 5, "label": 1, "box256": [1, 2, 3, 4]}, {"z": 6, "label": 1, "box256": [1, 2, 3, 6]}]
-    assert _first_divergence(ref, cand, 1)["z"] == 6
-    assert _first_divergence(ref, ref, 1) is None
+    assert first_divergence(ref, cand, 1)["z"] == 6
+    assert first_divergence(ref, ref, 1) is None
 
 
 def test_run_parity_torch_vs_onnxruntime(predictor, onnx_bundle, small_cases):

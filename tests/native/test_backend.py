@@ -27,21 +27,6 @@ def engines(native_build, ov_bundle):
         yield py, nat
 
 
-@pytest.fixture(scope="module")
-def real_cases(tmp_path_factory):
-    """Real DSB2018 nuclei (2D, 28 boxes) and a 5-slice MNI152 slab (3D, 2 boxes)."""
-    import importlib.util
-
-    if importlib.util.find_spec("stardist") is None or importlib.util.find_spec("nilearn") is None:
-        pytest.skip("stardist/nilearn data packages not installed (requirements-nodeps.txt)")
-    from umedsam.data.real import write_dsb2018, write_mni152
-
-    root = tmp_path_factory.mktemp("real")
-    write_dsb2018(root, quadrants=(4,))
-    write_mni152(root, slabs=((80, 84),))
-    return root
-
-
 def _gate(engines, data: Path):
     from umedsam.metrics.parity import run_parity
 

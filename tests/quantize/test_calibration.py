@@ -36,5 +36,5 @@ def test_decoder_feeds_pair_real_embeddings_with_real_boxes(small_cases):
 
 def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "imgs").mkdir()
-    with pytest.raises(UmedsamError, match="no challenge"):
+    with pytest.raises(UmedsamError, match="no input case"):
         load_calibration(tmp_path)

@@ -15,7 +15,7 @@ import pytest
 from umedsam.errors import UmedsamError
 from umedsam.quantize import QuantizeOptions, quantize_bundle
 from umedsam.quantize.inc import find_python
-from umedsam.quantize.pipeline import summary_row, summary_table
+from umedsam.quantize.report import summary_row, summary_table
 from umedsam.runtime import Predictor
 from umedsam.runtime.bundle import open_bundle
 

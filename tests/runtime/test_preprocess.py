@@ -10,7 +10,7 @@ from umedsam.runtime.preprocess import (box_from_mask256, new_size, normalize_pa
 
 
 def test_inter_area_enlarging_quirk():
-    # REFERENCE.md section 6: 1x3 [0,100,200] -> 8 wide gives [0,0,33,100,100,167,200,200]
+    # docs/PIPELINE.md, "Pre-processing": 1x3 [0,100,200] -> 8 wide gives [0,0,33,100,100,167,200,200]
     row = np.array([[0, 100, 200]], np.uint8)
     import cv2
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from umedsam.common import markdown_table
+from umedsam.common import markdown_table, speed_ratio, write_bytes_atomic
 
 _STAGE_LABELS = {"preprocess": "preprocess", "encoder": "encoder", "decoder_1box": "decoder (1 box)",
                  "decoder_per_box_16": "decoder per box (16)", "postprocess_per_box": "postprocess per box"}
@@ -19,8 +19,8 @@ def _ms(stats: dict[str, Any]) -> str:
             f"({stats['mean'] * 1e3:.1f}±{stats['std'] * 1e3:.1f})")
 
 
-def _x(v: float) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}×"
+def _x(v: float | None) -> str:
+    return speed_ratio(v)
 
 
 def _compressed(e: dict[str, Any]) -> bool:
@@ -59,11 +59,19 @@ def _fp32_pairs(engines: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def _threads(cfg: dict[str, Any], engines: list[dict[str, Any]]) -> str:
+    """The intra-op threads the engines ran with (what they report), not "default"."""
+    used = sorted({str(e.get("info", {}).get("threads")) for e in engines if e.get("info", {}).get("threads")})
+    if cfg.get("threads"):
+        return str(cfg["threads"])
+    return "/".join(used) + " (each backend's default)" if used else "each backend's default (not reported)"
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     env, cfg, engines = result["environment"], result["config"], result["engines"]
     cpu = env["cpu"]
     out = [f"CPU: {cpu['model']} ({cpu['usable_cores']} usable cores, flags {', '.join(cpu['flags']) or 'none'}); "
-           f"threads {cfg['threads'] or 'default'}; GPU: {', '.join(g['name'] + ' SM ' + g['compute_capability'] for g in env['gpus']) or 'none'}; "
+           f"threads {_threads(cfg, engines)}; GPU: {', '.join(g['name'] + ' SM ' + g['compute_capability'] for g in env['gpus']) or 'none'}; "
            + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
            f"Stages: {cfg['warmup']} warm-up + {cfg['iters']} rounds on `{cfg['stage_input']}`, engines interleaved "
            f"(order rotating). Cases: {len(cfg['cases'])}, {cfg['case_iters']} round(s). "
@@ -83,7 +91,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         cells = []
         for j, e in enumerate(engines):
             s = e["case_seconds"][name]
-            cells.append(f"{s:.2f} s" + ("" if j == 0 else f" ({ref / s:.2f}×)"))
+            cells.append(f"{s:.2f} s" + ("" if j == 0 else f" ({speed_ratio(ref / s)})"))
         rows.append([name, first["kind"], first["boxes"], *cells])
     totals = [f"{sum(e['case_seconds'].values()):.2f} s" + ("" if j == 0 else f" ({_x(e['speedup']['case_total'])})")
               for j, e in enumerate(engines)]
@@ -115,7 +123,7 @@ def to_markdown(result: dict[str, Any]) -> str:
                    markdown_table(["engine", "wall", "imports", "engine load", "first case", "peak RSS", "speedup"], rows))
     pairs = _fp32_pairs(engines)
     if pairs:
-        out.append("### Reduced precision / compressed vs FP32 (same run; >1× = faster)\n\n" + markdown_table(
+        out.append("### Reduced precision / compressed vs FP32 (same run)\n\n" + markdown_table(
             ["engine", "encoder p50 vs same-backend FP32", "cases total", "encoder p50 vs fastest FP32", "cases total"],
             pairs))
     rows = [[_name(e), f"{e['accuracy']['dsc']:.4f}", f"{e['accuracy']['nsd']:.4f}",
@@ -153,18 +161,21 @@ def write_chart(result: dict[str, Any], path: str | Path) -> Path | None:
     ax.legend(fontsize=7)
     if has_acc:
         ax = axes[0, 1]
-        for e in engines:
+        markers = "osD^v<>pPX*h"
+        for j, e in enumerate(engines):  # a legend, not labels at the points: equal DSCs put them on top of each other
             total = sum(e["case_seconds"].values())
-            ax.scatter(total, e["accuracy"]["dsc"], s=40)
-            ax.annotate(_name(e).replace("`", ""), (total, e["accuracy"]["dsc"]), fontsize=7)
+            ax.scatter(total, e["accuracy"]["dsc"], s=46, marker=markers[j % len(markers)], alpha=0.8,
+                       label=_name(e).replace("`", ""))
+        ax.legend(fontsize=7, loc="best")
         ax.set_xlabel("total case time (s)")
         ax.set_ylabel("mean DSC vs GT")
         ax.set_title("accuracy vs speed")
     fig.tight_layout()
+    import io
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    write_bytes_atomic(path, buf.getvalue())
     return path

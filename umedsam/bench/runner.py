@@ -1,6 +1,6 @@
 """The benchmark: every engine on the same inputs in one run, interleaved, plus cold starts in fresh processes.
 
-Protocol (CONVENTIONS.md "Benchmarks"):
+Protocol (docs/FLAGS.md, "Benchmarks"):
 
 1. **Stages** (in this process, all engines loaded with the same ``threads``): the encoder on one
    preprocessed image, the decoder on 1 box and on 16 boxes (per-box time), the host-side
@@ -32,7 +32,7 @@ import numpy as np
 
 from umedsam.bench.environment import environment
 from umedsam.bench.stats import speedup, summarize
-from umedsam.data.npz import Case, find_cases, find_gts, load_case, load_gt
+from umedsam.data.npz import Case, find_gts, load_case, load_gt, require_cases
 from umedsam.runtime.postprocess import logits_to_masks
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.preprocess import preprocess_image, resize_box_to_256, normalize_pad, resize_longest_side
@@ -88,9 +88,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
     from umedsam.metrics.parity import label_agreement
 
     backends = cfg.backends or [None] * len(cfg.engines)
-    paths = find_cases(cfg.data)
-    if not paths:
-        raise ValueError(f"{cfg.data}: no cases")
+    paths = require_cases(cfg.data)
     cases = [load_case(p) for p in paths]
     predictors: list[Predictor] = []
     engines: list[dict[str, Any]] = []

@@ -8,10 +8,10 @@ from typing import List, Optional
 
 import typer
 
-from umedsam.cli.common import err_console, fail
+from umedsam.cli.common import err_console, fail, make_app
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()

@@ -12,15 +12,15 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import exit_on_sigterm, fail
+from umedsam.cli.common import exit_on_sigterm, fail, make_app
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
 def compress(
-    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint to compress (default: the built-in weights)."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint to compress or 'builtin' (the default: the built-in weights)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output checkpoint (.pth); the sidecar goes beside it."),
     flops_ratio: Optional[float] = typer.Option(None, "--flops-ratio", help="Target encoder FLOPs, compressed / original (default 0.70 = 30 % fewer)."),
     energy: Optional[float] = typer.Option(None, "--energy", help="Instead of a budget: keep this share of every layer's (whitened) spectral energy, e.g. 0.95."),

@@ -7,11 +7,11 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail
+from umedsam.cli.common import fail, make_app
 from umedsam.common import markdown_table, write_json, write_text_atomic
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()

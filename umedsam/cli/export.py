@@ -8,15 +8,15 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import exit_on_sigterm, fail
+from umedsam.cli.common import exit_on_sigterm, fail, make_app
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
 def export(
-    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint .pth; default: the built-in LiteMedSAM weights."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint .pth, or 'builtin' (the default): the built-in LiteMedSAM weights."),
     target: str = typer.Option("onnx", "--target", help="onnx | openvino | trt"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Bundle folder (default: bundles/<ckpt>-<target>-<precision>)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (all targets), fp16 (openvino, trt), int8 (trt)."),
@@ -41,6 +41,9 @@ def export(
     except ModuleNotFoundError as exc:
         raise fail(f"umedsam-export needs the export tools ({exc}): pip install 'umedsam[export]'")
 
+    from umedsam.assets import is_builtin
+
+    ckpt = None if is_builtin(ckpt) else ckpt
     name = ckpt.stem if ckpt else "lite_medsam"
     out = out or Path("bundles") / f"{name}-{target}-{precision}"
     opts = ExportOptions(target=target, precision=precision, opset=opset, simplify=simplify, merged=merged,

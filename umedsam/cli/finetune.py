@@ -13,17 +13,17 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import exit_on_sigterm, fail, warn
+from umedsam.cli.common import exit_on_sigterm, fail, make_app, warn
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
 def finetune(
     finetune_data: Path = typer.Option(..., "--finetune-data", help="Training cases with GT (imgs/ + gts/)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output checkpoint (.pth, official state-dict format)."),
-    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Start from this checkpoint (default: the built-in weights)."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Start from this checkpoint or 'builtin' (the default: the built-in weights)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluation cases with GT (kept apart): DSC/NSD before and after."),
     steps: int = typer.Option(200, "--steps", help="Training steps."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-time budget (stops early)."),
@@ -41,66 +41,32 @@ def finetune(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Loss history and evaluation as JSON."),
 ) -> None:
     """Fine-tune and write the checkpoint; prints losses, learned σ and (with --data) DSC/NSD."""
-    import torch
-
-    from umedsam.model import load_checkpoint, save_checkpoint
-    from umedsam.train.data import load_samples
-    from umedsam.train.trainer import TrainOptions, train
-
-    if trainable not in ("all", "encoder", "decoder"):
-        raise fail(f"--trainable {trainable}: choose all, encoder or decoder")
-    if out.suffix != ".pth":
-        raise fail(f"{out}: the output must be a .pth checkpoint")
-    if threads:
-        torch.set_num_threads(threads)
-    exit_on_sigterm()
-    try:
-        model = load_checkpoint(ckpt)
-        reference = load_checkpoint(ckpt) if data is not None else None
-        skipped: list[str] = []
-        samples = load_samples(finetune_data, skipped=skipped)
-    except UmedsamError as exc:
-        raise fail(str(exc))
-    for message in skipped:
-        warn(f"skipped {message}")
-    plans = None
-    if model.compression:
-        from umedsam.model.factorized import read_sidecar
-
-        plans, _ = read_sidecar(model.compression["sidecar"])
-    summary = dict(model.compression or {})
+    from umedsam.common import write_json
+    from umedsam.train.evaluate import accuracy_table
+    from umedsam.train.finetune import FinetuneJob, run_finetune
+    from umedsam.train.trainer import TrainOptions
 
     def log(message: str) -> None:
-        typer.echo(f"· {message}", err=True)
+        if message.startswith("warning: "):
+            warn(message[len("warning: "):])
+        else:
+            typer.echo(f"· {message}", err=True)
 
+    exit_on_sigterm()
     opts = TrainOptions(steps=steps, minutes=minutes, batch=batch, lr=lr, weight_decay=weight_decay, rho=rho,
                         adaptive=adaptive, jitter=jitter, flips=flips, seed=seed, trainable=trainable)
-    log(f"{len(samples)} training images from {finetune_data}; SAM rho {rho} around AdamW lr {lr}")
-
-    def checkpoint(step_model, step: int) -> None:
-        save_checkpoint(step_model, out, plans, summary)
-        log(f"step {step}: wrote {out}")
-
-    result = train(model, samples, opts, progress=log,
-                   on_step=(lambda m, s: checkpoint(m, s)) if save_every > 0 else None, save_every=save_every)
-    save_checkpoint(model, out, plans, summary)
-    record = {"train": result.to_json(), "checkpoint": str(out)}
-    typer.echo(f"trained {result.steps} steps in {result.seconds:.0f} s; learned σ: "
-               + ", ".join(f"{k} {v:.3f}" for k, v in result.sigma.items()))
-    if data is not None:
-        from umedsam.compress.pipeline import evaluate
-        from umedsam.compress.report import accuracy_table
-
-        try:
-            acc = evaluate(reference, model, data, threads, log)
-        except UmedsamError as exc:
-            raise fail(str(exc))
-        record["accuracy"] = acc
-        typer.echo(accuracy_table({"after": acc}).replace("after recovery", "fine-tuned"))
+    job = FinetuneJob(finetune_data, out, ckpt, data, save_every, threads)
+    try:
+        result = run_finetune(job, opts, log)
+    except UmedsamError as exc:
+        raise fail(str(exc))
+    t = result.train
+    typer.echo(f"trained {t.steps} steps in {t.seconds:.0f} s; learned σ: "
+               + ", ".join(f"{k} {v:.3f}" for k, v in t.sigma.items()))
+    if result.accuracy is not None:
+        typer.echo(accuracy_table({"fine-tuned": result.accuracy}, gate="low-rank class gate"))
     if json_out is not None:
-        from umedsam.common import write_json
-
-        write_json(json_out, record)
+        write_json(json_out, result.to_json())
     typer.echo(f"checkpoint: {out}")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import typer
+
+from umedsam.cli.common import make_app
 
 from umedsam.cli import bench, compress, demo, evaluate, export, finetune, native, parity, phantoms, predict, quantize
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = make_app(no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
 app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail
+from umedsam.cli.common import fail, make_app
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = make_app(no_args_is_help=True, help=__doc__)
 
 
 @app.command("build")

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from umedsam.common import write_json
-from umedsam.cli.common import fail, progress
+from umedsam.cli.common import fail, make_app, progress
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
@@ -42,9 +42,8 @@ def parity(
     (agreement >= 0.999 per label, DSC/NSD within ±0.001, tensors within 1e-3), fp16 looser,
     int8/low-rank judged by masks and DSC/NSD drops.
     """
-    from umedsam.data.npz import find_cases, find_gts
-    from umedsam.metrics.parity import Tolerances, precision_class, run_parity, with_overrides
-    from umedsam.runtime.predictor import Predictor
+    from umedsam.data.npz import find_gts, require_cases
+    from umedsam.metrics.parity import Tolerances, with_overrides
 
     points = {k: v / 100.0 for k, v in (("max_dsc_drop", max_dsc_drop), ("max_nsd_drop", max_nsd_drop)) if v is not None}
 
@@ -57,7 +56,7 @@ def parity(
         from umedsam.cluster.runner import ClusterOptions
 
         try:
-            cases = find_cases(data)[:max_cases]
+            cases = require_cases(data)[:max_cases]
             gts_dir = find_gts(data, gts)
             with progress("parity", len(cases)) as advance:
                 report, cluster_info = parity_distributed(
@@ -72,19 +71,16 @@ def parity(
         if not report.passed:
             raise typer.Exit(1)
         return
+    from umedsam.metrics.parity import parity_folder
+
+    overrides = dict(min_agreement=min_agreement, min_boundary_agreement=min_boundary, atol=atol, rtol=rtol, **points)
     try:
-        cases = find_cases(data)[:max_cases]
-        gts_dir = find_gts(data, gts)
-        ref = Predictor(reference, backend=reference_backend, threads=threads, slice_batch=slice_batch)
-        cand = Predictor(candidate, backend=candidate_backend, threads=threads, slice_batch=slice_batch)
+        with progress("parity", len(require_cases(data)[:max_cases])) as advance:
+            report, gts_dir = parity_folder(reference, candidate, data, gts, reference_backend, candidate_backend,
+                                            threads, slice_batch, precision, overrides, max_cases,
+                                            on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))
     except UmedsamError as exc:
         raise fail(str(exc))
-    cls = precision or precision_class(cand.backend.info(), ref.backend.info())
-    tol = tolerances(cls)
-    with ref, cand, progress("parity", len(cases)) as advance:
-        report = run_parity(ref, cand, cases, gts_dir, tol,
-                            on_case=lambda c: advance(f"{c.case} agree {c.min_agreement:.4f}"))
-    report.precision = cls
     _print_report(report, gts_dir, json_out)
     if not report.passed:
         raise typer.Exit(1)
@@ -100,7 +96,6 @@ def _print_report(report, gts_dir, json_out: Optional[Path], cluster: Optional[d
                f"GT: {gts_dir if gts_dir else 'none (agreement and tensors only)'}\n")
     typer.echo(report.to_markdown())
     if json_out is not None:
-
         data = report.to_json()
         if cluster is not None:
             data["cluster"] = cluster

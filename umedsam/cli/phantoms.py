@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__)
+from umedsam.cli.common import make_app
+
+app = make_app(help=__doc__)
 
 
 @app.command()

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import fail, progress, warn
+from umedsam.cli.common import fail, make_app, progress, warn
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
@@ -30,9 +30,11 @@ def predict(
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
-    A malformed case is reported in one line and skipped; the exit code is 1 if any case failed.
+    Inputs: challenge cases, 2D*.npz (imgs (H,W,3) uint8 + boxes (N,4)) and 3D*.npz (imgs (D,H,W) uint8 +
+    boxes (N,6) + spacing), in INPUTS or INPUTS/imgs. A folder with no case is an error (exit 1). A
+    malformed case is reported in one line and skipped; the exit code is 1 if any case failed.
     """
-    from umedsam.data.npz import find_cases
+    from umedsam.data.npz import require_cases
     from umedsam.runtime.batch import predict_folder
     from umedsam.runtime.predictor import Predictor
 
@@ -40,7 +42,7 @@ def predict(
         return _predict_on_cluster(inputs, outputs, engine, backend, threads, cluster, workers, overlays, sidecars,
                                    dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb))
     try:
-        n = len(find_cases(inputs))
+        n = len(require_cases(inputs))
         predictor = Predictor(engine, backend=backend, threads=threads, box_batch=box_batch,
                               slice_batch=slice_batch, max_cache_mb=max_cache_mb)
     except UmedsamError as exc:
@@ -74,14 +76,14 @@ def _predict_on_cluster(inputs: Path, outputs: Path, engine: Optional[str], back
     """The same outputs through Ray workers (umedsam/cluster); one thread per worker unless --threads."""
     from umedsam.cluster.predict import predict_distributed
     from umedsam.cluster.runner import ClusterOptions
-    from umedsam.data.npz import find_cases
+    from umedsam.data.npz import require_cases
 
     if overlays is not None:
         raise fail("--overlays is not supported with --cluster (predict the cases of interest locally)")
     options = ClusterOptions(address, workers, threads or 1)
     failed: list[str] = []
     try:
-        n = len(find_cases(inputs))
+        n = len(require_cases(inputs))
         with progress("predict", n) as advance:
             results, report = predict_distributed(engine, inputs, outputs, options, backend, predictor_kwargs,
                                                   sidecars, _reporter(advance, failed))

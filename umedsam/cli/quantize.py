@@ -1,6 +1,6 @@
 """``umedsam-quantize``: FP32 engine -> INT8 bundle (ONNX Runtime QDQ, OpenVINO NNCF, neural-compressor), gated.
 
-Drops are in DSC/NSD points (``--max-dsc-drop 0.5`` = 0.005, see CONVENTIONS.md). The INT8 bundle is
+Drops are in DSC/NSD points (``--max-dsc-drop 0.5`` = 0.005, docs/FLAGS.md, "Units and flags"). The INT8 bundle is
 always run through the parity gate against the FP32 bundle; one over the tolerated drop is written
 with ``status: failed`` and the command exits 1.
 """
@@ -12,10 +12,10 @@ from typing import Optional
 
 import typer
 
-from umedsam.cli.common import exit_on_sigterm, fail, progress, warn
+from umedsam.cli.common import exit_on_sigterm, fail, make_app, progress, warn
 from umedsam.errors import UmedsamError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = make_app(help=__doc__)
 
 
 @app.command()
@@ -23,7 +23,7 @@ def quantize(
     engine: Optional[str] = typer.Option(None, "--engine", help="FP32 bundle (ONNX for ort/inc; OpenVINO or ONNX for nncf), checkpoint, or 'builtin' (default)."),
     calib: Path = typer.Option(..., "--calib", help="Calibration cases (npz folder), kept apart from --data."),
     out: Path = typer.Option(..., "-o", "--out", help="INT8 bundle folder."),
-    method: str = typer.Option("ort", "--method", help="ort (ONNX Runtime QDQ) | nncf (OpenVINO NNCF) | inc (Intel neural-compressor)."),
+    method: Optional[str] = typer.Option(None, "--method", help="ort (ONNX Runtime QDQ) | nncf (OpenVINO NNCF) | inc (Intel neural-compressor); default: the one that fits the engine (ort for ONNX bundles and checkpoints, nncf for OpenVINO)."),
     preset: str = typer.Option("transformer", "--preset", help="full | transformer | encoder | weights (see umedsam/quantize/presets.py)."),
     max_dsc_drop: float = typer.Option(0.5, "--max-dsc-drop", help="Tolerated mean DSC drop vs FP32, in points."),
     max_nsd_drop: float = typer.Option(0.7, "--max-nsd-drop", help="Tolerated mean NSD drop vs FP32, in points."),
@@ -48,7 +48,7 @@ def quantize(
 ) -> None:
     """Quantize an FP32 engine to INT8 and gate it against FP32; prints the table."""
     try:
-        from umedsam.quantize.pipeline import QuantizeOptions, quantize_bundle, summary_row, summary_table
+        from umedsam.quantize import QuantizeOptions, quantize_bundle, summary_row, summary_table
     except ModuleNotFoundError as exc:
         raise fail(f"umedsam-quantize needs the quantization tools ({exc}): pip install 'umedsam[quantize]'")
     opts = QuantizeOptions(method=method, preset=preset, max_dsc_drop=max_dsc_drop / 100, max_nsd_drop=max_nsd_drop / 100,

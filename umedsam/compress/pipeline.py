@@ -1,6 +1,6 @@
 """``umedsam-compress`` end to end: factorize → (recover) → save checkpoint + sidecar → report.
 
-Data roles are kept apart (CONVENTIONS.md): ``calib`` (default: the fine-tuning folder) gives the
+Data roles are kept apart (docs/FLAGS.md, "Data roles"): ``calib`` (default: the fine-tuning folder) gives the
 activation statistics and sensitivities, ``finetune_data`` the recovery, ``data`` the numbers that
 are reported (DSC/NSD of the compressed model vs GT and vs the original, before and after recovery).
 """
@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from umedsam.assets import builtin_checkpoint, sha256_file
+from umedsam.assets import resolve_checkpoint, sha256_file
 from umedsam.compress.compress import CompressOptions, CompressResult, compress_model
+from umedsam.train.evaluate import evaluate_models
 from umedsam.errors import UmedsamError
 from umedsam.train.trainer import TrainOptions, TrainResult, train
 
@@ -103,35 +104,6 @@ class MemoPredictor:
         return _Memo()
 
 
-def evaluate(reference, candidate, data: Path, threads: int | None,
-             log: Callable[[str], None]) -> dict[str, Any]:
-    """The parity gate (low-rank class) of ``candidate`` vs ``reference`` on ``data``: DSC/NSD and agreement.
-
-    ``reference`` is a model or a Predictor (pass the same :class:`MemoPredictor` to reuse its results).
-    """
-    from umedsam.data.npz import find_cases, find_gts
-    from umedsam.metrics.parity import run_parity
-    from umedsam.runtime.backends.torch_backend import TorchBackend
-    from umedsam.runtime.predictor import Predictor
-
-    cases = find_cases(data)
-    gts = find_gts(data)
-    if not cases or gts is None:
-        raise UmedsamError(f"{data}: --data needs cases with ground truth (imgs/ + gts/)")
-    ref = reference if isinstance(reference, Predictor) else Predictor(
-        TorchBackend.from_model(reference, threads, "original"))
-    with Predictor(TorchBackend.from_model(candidate, threads, "compressed")) as cand:
-        report = run_parity(ref, cand, cases, gts,
-                            on_case=lambda c: log(f"eval {c.case}: DSC {c.ref_dsc:.4f} -> {c.cand_dsc:.4f}, "
-                                                  f"agreement {c.min_agreement:.3f}"))
-    o = report.overall
-    return {"cases": len(cases), "data": str(data), "passed": report.passed, "failures": report.failures,
-            **{k: o[k] for k in ("ref_dsc", "cand_dsc", "dsc_delta", "ref_nsd", "cand_nsd", "nsd_delta",
-                                 "min_agreement", "mean_agreement", "min_case_boundary")},
-            "per_case": [{"case": c.case, "ref_dsc": c.ref_dsc, "cand_dsc": c.cand_dsc, "ref_nsd": c.ref_nsd,
-                          "cand_nsd": c.cand_nsd, "min_agreement": c.min_agreement} for c in report.cases]}
-
-
 def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> CompressReport:
     """Factorize ``job.ckpt``, optionally recover and evaluate, and write ``job.out`` + its sidecar."""
     import torch
@@ -143,7 +115,7 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
         torch.set_num_threads(int(job.threads))
     if job.out.suffix != ".pth":
         raise UmedsamError(f"{job.out}: the output must be a .pth checkpoint (its sidecar goes beside it)")
-    ckpt = Path(job.ckpt) if job.ckpt is not None else builtin_checkpoint()
+    ckpt = resolve_checkpoint(job.ckpt)
     original = load_checkpoint(ckpt)
     if original.compression:
         raise UmedsamError(f"{ckpt}: already factorized (sidecar {original.compression.get('sidecar')}); "
@@ -167,10 +139,10 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
     report = CompressReport(result, source, latency, out=job.out)
     reference = None
     if job.data is not None:
-        from umedsam.runtime.backends.torch_backend import TorchBackend
+        from umedsam.model.torch_backend import TorchBackend
 
         reference = MemoPredictor.wrap(TorchBackend.from_model(original, job.threads, "original"))
-        report.accuracy["before"] = evaluate(reference, model, job.data, job.threads, log)
+        report.accuracy["before"] = evaluate_models(reference, model, job.data, job.threads, log)
         log(_acc_line("before recovery", report.accuracy["before"]))
     if job.finetune_data is not None and job.recovery.steps > 0 and (job.recovery.minutes or 0) > 0:
         from dataclasses import replace
@@ -194,7 +166,7 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
         report.recovery = train(model, samples, replace(job.recovery, minutes=minutes * (1 - job.local_share)),
                                 teacher=original, factorized=names, progress=lambda m: log(f"recovery {m}"))
         if job.data is not None:
-            report.accuracy["after"] = evaluate(reference, model, job.data, job.threads, log)
+            report.accuracy["after"] = evaluate_models(reference, model, job.data, job.threads, log)
             log(_acc_line("after recovery", report.accuracy["after"]))
     summary = {**s, "source_sha256": source["sha256"], "source_checkpoint": source["checkpoint"],
                "recovered": report.recovery is not None,

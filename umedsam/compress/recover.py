@@ -23,7 +23,7 @@ from torch import nn
 
 from umedsam.compress.layers import encoder_stages, stage_of
 from umedsam.train.sam import make_optimizer, optimizer_step
-from umedsam.train.trainer import _lr_scale, _train_mode, select_trainable
+from umedsam.train.trainer import lr_scale, train_mode, select_trainable
 
 
 @dataclass
@@ -68,7 +68,7 @@ def train_local(student: nn.Module, teacher: nn.Module, images: list[np.ndarray]
     fns = dict(encoder_stages(student.image_encoder))
     params = select_trainable(student, "factorized", enc_names)
     opt = make_optimizer([{"params": params}], lr, weight_decay, rho)
-    _train_mode(student)
+    train_mode(student)
     deadline = time.perf_counter() + minutes * 60
     window: dict[str, list[float]] = {s: [] for s in stages}
     total_est = max_steps
@@ -80,7 +80,7 @@ def train_local(student: nn.Module, teacher: nn.Module, images: list[np.ndarray]
             if step == 20:   # estimate the number of steps the budget allows, for the schedule
                 total_est = min(max_steps, int(step * (deadline - start) / max(now - start, 1e-6)))
             for g in opt.param_groups:
-                g["lr"] = lr * _lr_scale(step, max(total_est, 21), 5)
+                g["lr"] = lr * lr_scale(step, max(total_est, 21), 5)
             stage = stages[step % len(stages)]
             x, y = cache[stage][int(rng.integers(len(images)))]
             scale = float((y ** 2).mean())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from umedsam.common import markdown_table
+from umedsam.common import markdown_table, speed_ratio
+from umedsam.train.evaluate import accuracy_table
 
 
 def layer_table(layers: list) -> str:
@@ -17,18 +18,6 @@ def layer_table(layers: list) -> str:
                      "" if r.sensitivity is None else f"{r.sensitivity:.2f}"])
     return markdown_table(["layer", "kind", "in→out", "rank", "params", "GMACs/image", "rel. error",
                            "sensitivity"], rows)
-
-
-def accuracy_table(accuracy: dict[str, Any]) -> str:
-    rows = []
-    for tag, a in accuracy.items():
-        rows.append([f"{tag} recovery", f"{a['ref_dsc']:.4f} → {a['cand_dsc']:.4f} ({a['dsc_delta'] * 100:+.2f})",
-                     f"{a['ref_nsd']:.4f} → {a['cand_nsd']:.4f} ({a['nsd_delta'] * 100:+.2f})",
-                     f"{a['min_agreement']:.3f}", f"{a['min_case_boundary']:.3f}",
-                     "passed" if a["passed"] else "failed: " + ("; ".join(a["failures"])[:120]
-                                                               or "per-label agreement / boundary below the bounds")])
-    return markdown_table(["model", "DSC original → compressed (Δ pts)", "NSD (Δ pts)", "min label Dice vs original",
-                           "min case boundary", "low-rank gate"], rows)
 
 
 def per_case_table(accuracy: dict[str, Any]) -> str:
@@ -60,7 +49,7 @@ def to_markdown(report) -> str:
             ["model params", f"{s['params_before'] / 1e6:.3f} M", f"{s['params_after'] / 1e6:.3f} M",
              f"{s['params_after'] / s['params_before']:.3f}"],
             [f"encoder p50 ({lat['backend']})", f"{lat['original']['p50_ms']:.0f} ms",
-             f"{lat['compressed']['p50_ms']:.0f} ms", f"{lat['speedup']:.2f}× faster"],
+             f"{lat['compressed']['p50_ms']:.0f} ms", speed_ratio(lat['speedup'])],
         ]),
         f"### Factorized layers ({s['factorized_layers']}; rel. error = share of the layer's output lost on the "
         f"calibration data for data-aware SVD, of the weights otherwise)",
@@ -68,7 +57,7 @@ def to_markdown(report) -> str:
     ]
     if report.accuracy:
         parts += [f"### Accuracy on `{next(iter(report.accuracy.values()))['data']}` (evaluation cases, kept apart "
-                  f"from calibration and recovery)", accuracy_table(report.accuracy), per_case_table(report.accuracy)]
+                  f"from calibration and recovery)", accuracy_table(report.accuracy, lambda tag: f"{tag} recovery", "low-rank gate"), per_case_table(report.accuracy)]
     if report.local is not None and report.local.steps:
         loc = report.local
         parts.append(f"Stage-local recovery: {loc.steps} steps in {loc.seconds:.0f} s (teacher caching included); "

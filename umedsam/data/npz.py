@@ -178,6 +178,20 @@ def find_cases(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.npz") if not p.name.startswith("."))
 
 
+def require_cases(folder: str | Path) -> list[Path]:
+    """:func:`find_cases`, refusing a folder with none: one line saying what is accepted and what was found."""
+    cases = find_cases(folder)
+    if cases:
+        return cases
+    folder = Path(folder)
+    root = folder / "imgs" if (folder / "imgs").is_dir() else folder
+    others = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    found = (f"found {len(others)} other entr{'y' if len(others) == 1 else 'ies'}: {', '.join(others[:5])}"
+             f"{', …' if len(others) > 5 else ''}") if others else "the folder is empty"
+    raise CaseError(root, "<folder>", f"no input case: expected challenge cases 2D*.npz / 3D*.npz (in this folder or "
+                                      f"its imgs/); {found}")
+
+
 def find_gts(data: str | Path, gts: str | Path | None = None) -> Path | None:
     """The GT folder: given explicitly, or ``gts/`` beside ``imgs/`` when present."""
     if gts is not None:

@@ -8,23 +8,21 @@ then exits non-zero.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from umedsam.assets import builtin_checkpoint, sha256_file
+from umedsam.assets import is_builtin, resolve_checkpoint, sha256_file
+from umedsam.common import commit_dir, staging_dir
+from umedsam.runtime.formats import export_targets, format_by_target
 from umedsam.errors import UmedsamError
 from umedsam.export.manifest import build_manifest, write_manifest
 from umedsam.export.onnx_export import DEFAULT_OPSET
 
-TARGETS = ("onnx", "openvino", "trt")
-#: target -> (format name in the manifest, precisions it can write)
-TARGET_FORMATS = {"onnx": ("onnx", ("fp32",)), "openvino": ("openvino", ("fp32", "fp16")),
-                  "trt": ("tensorrt", ("fp32", "fp16", "int8"))}
+#: the ``--target`` names, from the format table (:mod:`umedsam.runtime.formats`)
+TARGETS = export_targets()
 
 
 @dataclass
@@ -53,28 +51,11 @@ class ExportOptions:
 def _validate(opts: ExportOptions) -> None:
     if opts.target not in TARGETS:
         raise UmedsamError(f"--target {opts.target}: choose one of {', '.join(TARGETS)}")
-    allowed = TARGET_FORMATS[opts.target][1]
+    allowed = format_by_target(opts.target).export_precisions
     if opts.precision not in allowed:
         hint = ("for INT8 CPU bundles run umedsam-quantize on an fp32 bundle" if opts.precision == "int8"
                 else "use --target openvino --precision fp16 or --target trt")
         raise UmedsamError(f"--precision {opts.precision}: --target {opts.target} writes {', '.join(allowed)}; {hint}")
-
-
-def _prepare_out(out: Path, force: bool) -> Path:
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        if not force:
-            raise UmedsamError(f"{out}: already exists; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-
-
-def _commit(tmp: Path, out: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle must be readable like any folder
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    tmp.rename(out)
 
 
 def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
@@ -85,7 +66,8 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
     src = _source_onnx(opts) if opts.from_onnx is not None else None
     if ckpt is None and src is not None and not src.manifest.get("source", {}).get("builtin", True):
         ckpt = src.manifest["source"]["checkpoint"]  # the check compares against what the ONNX came from
-    ckpt_path = Path(ckpt) if ckpt is not None else builtin_checkpoint()
+    ckpt = None if is_builtin(ckpt) else ckpt
+    ckpt_path = resolve_checkpoint(ckpt)
     if opts.target == "openvino":  # fail fast, before a minute of export
         try:
             import openvino  # noqa: F401
@@ -102,7 +84,7 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
     from umedsam.export.onnx_export import export_stage, merge_stages
 
     model = load_checkpoint(ckpt_path)
-    tmp = _prepare_out(out, opts.force)
+    tmp = staging_dir(out, opts.force)
     try:
         start = time.perf_counter()
         onnx_dir = tmp if opts.target == "onnx" else tmp / "onnx"
@@ -146,12 +128,12 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
                 "encoder_flops_ratio", "params_before", "params_after", "source_sha256", "recovered")}
         export_info = {"seconds": round(time.perf_counter() - start, 2), "simplify": opts.simplify,
                        "stages": stages}
-        manifest = build_manifest(tmp, TARGET_FORMATS[opts.target][0], opts.precision, graphs, source,
+        manifest = build_manifest(tmp, format_by_target(opts.target).name, opts.precision, graphs, source,
                                   export_info, extra)
         write_manifest(tmp, manifest)
         if opts.check:
             manifest = _run_check(model, tmp, manifest, opts, log)
-        _commit(tmp, out)
+        commit_dir(tmp, out)
         return manifest
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from umedsam.data.npz import find_cases, load_case
+from umedsam.data.npz import load_case, require_cases
 from umedsam.metrics.parity import Tolerances, run_parity, tensor_stats
 from umedsam.runtime.preprocess import preprocess_image
 
@@ -44,7 +44,7 @@ def write_check_cases(folder: Path) -> tuple[Path, list[str]]:
 def export_check(model, backend, precision: str, cases: Path | None = None,
                  threads: int | None = None) -> dict[str, Any]:
     """Run both checks; returns the manifest's ``parity`` entry (``passed`` plus every number)."""
-    from umedsam.runtime.backends.torch_backend import TorchBackend
+    from umedsam.model.torch_backend import TorchBackend
     from umedsam.runtime.predictor import Predictor
 
     import torch
@@ -54,7 +54,7 @@ def export_check(model, backend, precision: str, cases: Path | None = None,
         notes: list[str] = []
         if cases is None:
             cases, notes = write_check_cases(Path(tmp))
-        paths = find_cases(cases)
+        paths = require_cases(cases)
         images = [preprocess_image(load_case(p).imgs)[0] for p in paths if p.name.startswith("2D")][:2]
         while len(images) < 2:
             images.append(np.random.default_rng(len(images)).standard_normal((3, 256, 256)).astype(np.float32))

@@ -1,6 +1,6 @@
 """The two exported stages as torch modules, with the example inputs and dynamic dimensions of the export.
 
-The split is the natural one (REFERENCE.md): the image encoder alone, and prompt encoder + mask
+The split is the natural one (docs/MODEL.md, "Top-level model"): the image encoder alone, and prompt encoder + mask
 decoder together, so a 3D slice is encoded once and decoded for any number of boxes. I/O names and
 shapes are the runtime's contract (:mod:`umedsam.runtime.bundle`).
 """

@@ -35,9 +35,9 @@ def import_tensorrt():
 def detect_gpu() -> tuple[str, tuple[int, int]]:
     """(name, compute capability) of GPU 0, via cuda-python or ``nvidia-smi``; UmedsamError without a GPU."""
     try:
-        from umedsam.runtime.backends.tensorrt_backend import _cudart, cuda_check
+        from umedsam.runtime.backends.tensorrt_backend import cudart_module, cuda_check
 
-        cudart = _cudart()
+        cudart = cudart_module()
         props = cuda_check(cudart.cudaGetDeviceProperties(0))
         name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
         return name.strip("\x00 "), (int(props.major), int(props.minor))
@@ -99,9 +99,9 @@ def _constrain_precision(trt, network) -> int:
 
 def _calibrator(trt, images: Iterator[np.ndarray], cache_path: Path):
     """An entropy calibrator (implicit INT8, TensorRT 8.6) over preprocessed encoder inputs."""
-    from umedsam.runtime.backends.tensorrt_backend import DeviceBuffer, _cudart, cuda_check
+    from umedsam.runtime.backends.tensorrt_backend import DeviceBuffer, cudart_module, cuda_check
 
-    cudart = _cudart()
+    cudart = cudart_module()
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:

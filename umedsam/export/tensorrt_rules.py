@@ -1,6 +1,6 @@
 """What a TensorRT build may do on a given GPU: pure rules, testable without a GPU or TensorRT.
 
-Facts (REFERENCE.md section 14): TensorRT >= 10 supports compute capability >= 7.5 only, so a Pascal
+Facts (docs/TARGETS.md, "NVIDIA GPUs and TensorRT"): TensorRT >= 10 supports compute capability >= 7.5 only, so a Pascal
 Titan Xp (SM 6.1) needs TensorRT 8.6; SM 6.1 has no fast FP16 (1/64 rate), so FP16 there is refused
 rather than silently slow; INT8 needs DP4A (SM >= 6.1). INT8 on TensorRT 8.6 may use a calibrator
 (implicit quantization); TensorRT >= 10 deprecates that path, so there INT8 comes from the QDQ ONNX

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,36 +30,9 @@ import numpy as np
 from umedsam.data.npz import load_case, load_gt
 from umedsam.errors import UmedsamError
 from umedsam.metrics.challenge import dice, score_labels
+from umedsam.metrics.parity_report import CaseParity, ParityReport, Tolerances
 from umedsam.runtime.backends.base import Backend
 from umedsam.runtime.predictor import Predictor
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """Pass/fail thresholds. DSC/NSD values are fractions (CLI options take points, see CONVENTIONS.md)."""
-
-    min_agreement: float = 0.999      # per-label Dice(candidate, reference), every label of every case
-    min_boundary_agreement: float = 0.0  # per case: mean over labels of boundary agreement (0 = not computed)
-    max_dsc_drop: float = 0.001       # overall mean DSC vs GT: reference - candidate
-    max_nsd_drop: float = 0.001
-    symmetric: bool = True            # fp32: a DSC/NSD *gain* beyond the bound also fails (they must match)
-    atol: float | None = 1e-3         # tensors; None = report only
-    rtol: float | None = 1e-3
-
-    @classmethod
-    def for_precision(cls, precision: str) -> "Tolerances":
-        """Defaults for a precision class: fp32, fp16, int8, lowrank."""
-        if precision == "fp32":
-            return cls()
-        if precision == "fp16":
-            return cls(min_agreement=0.99, max_dsc_drop=0.005, max_nsd_drop=0.005, symmetric=False,
-                       atol=5e-2, rtol=5e-2)
-        # int8 / lowrank: in every case 95 % of the masks' boundaries lie within one pixel of the model's
-        # 256x256 output grid of FP32's (boundary_agreement), and no object is lost or replaced (Dice
-        # >= 0.5). Dice alone cannot be the bar: a one-pixel shift of a 20-pixel nucleus costs ~0.15
-        # Dice, the same as a real change on a large organ.
-        return cls(min_agreement=0.5, min_boundary_agreement=0.95, max_dsc_drop=0.005, max_nsd_drop=0.005,
-                   symmetric=False, atol=None, rtol=None)
 
 
 def precision_class(info: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
@@ -142,114 +115,6 @@ class RecordingBackend(Backend):
         self.inner.close()
 
 
-@dataclass
-class CaseParity:
-    """One case: agreement per label, DSC/NSD of each engine, tensor statistics, verdict."""
-
-    case: str
-    kind: str
-    labels: int
-    agreement: list[float] = field(default_factory=list)   # per label: Dice(reference, candidate)
-    boundary: list[float] = field(default_factory=list)    # per label: boundary agreement (when gated)
-    pixels_differ: int = 0                                  # voxels whose label differs between the engines
-    ref_dsc: float = math.nan
-    ref_nsd: float = math.nan
-    cand_dsc: float = math.nan
-    cand_nsd: float = math.nan
-    tensors: dict[str, Any] = field(default_factory=dict)
-    divergence: list[dict[str, Any]] = field(default_factory=list)  # 3D: first slice whose boxes differ
-    seconds: dict[str, float] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def min_agreement(self) -> float:
-        return min(self.agreement) if self.agreement else 1.0
-
-    @property
-    def mean_boundary(self) -> float:
-        return float(np.mean(self.boundary)) if self.boundary else 1.0
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and not self.failures
-
-
-@dataclass
-class ParityReport:
-    """All cases plus the overall verdict."""
-
-    reference: dict[str, Any]
-    candidate: dict[str, Any]
-    precision: str
-    tolerances: Tolerances
-    cases: list[CaseParity]
-    overall: dict[str, float] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures and all(c.passed for c in self.cases) and bool(self.cases)
-
-    def to_json(self) -> dict[str, Any]:
-        cases = []
-        for c in self.cases:
-            d = asdict(c)
-            d.update(min_agreement=c.min_agreement, mean_boundary=c.mean_boundary if c.boundary else None, passed=c.passed)
-            cases.append(d)
-        return {"passed": self.passed, "precision": self.precision, "tolerances": asdict(self.tolerances),
-                "reference": self.reference, "candidate": self.candidate, "overall": self.overall,
-                "failures": self.failures, "cases": cases}
-
-    def to_markdown(self) -> str:
-        from umedsam.metrics.evaluate import fmt4
-
-        head = ["case", "labels", "min agree", "boundary ≤1px", "px ≠", "DSC ref", "DSC cand", "ΔDSC", "NSD ref", "NSD cand", "ΔNSD",
-                "emb max|Δ|", "emb cos", "logit max|Δ|", "pass"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        for c in self.cases:
-            if c.error:
-                lines.append(f"| {c.case} | error: {c.error} |" + " |" * (len(head) - 2))
-                continue
-            emb, lg = c.tensors.get("embedding", {}), c.tensors.get("logits", {})
-            lines.append("| " + " | ".join([
-                c.case, str(c.labels), f"{c.min_agreement:.5f}", f"{c.mean_boundary:.4f}" if c.boundary else "n/a",
-                str(c.pixels_differ), fmt4(c.ref_dsc), fmt4(c.cand_dsc),
-                _delta(c.cand_dsc - c.ref_dsc), fmt4(c.ref_nsd), fmt4(c.cand_nsd), _delta(c.cand_nsd - c.ref_nsd),
-                _sci(emb.get("max_abs")), _cos(emb.get("cosine")), _sci(lg.get("max_abs")),
-                "yes" if c.passed else "**no**"]) + " |")
-        o = self.overall
-        lines.append("")
-        lines.append(f"overall ({len(self.cases)} cases, precision class {self.precision}): "
-                     f"min agreement {o.get('min_agreement', math.nan):.5f}, {o.get('pixels_differ', 0)} pixels differ, "
-                     f"DSC {fmt4(o.get('ref_dsc', math.nan))} → {fmt4(o.get('cand_dsc', math.nan))} "
-                     f"(Δ {_delta(o.get('dsc_delta', math.nan))}), "
-                     f"NSD {fmt4(o.get('ref_nsd', math.nan))} → {fmt4(o.get('cand_nsd', math.nan))} "
-                     f"(Δ {_delta(o.get('nsd_delta', math.nan))})")
-        for c in self.cases:
-            for f in c.failures:
-                lines.append(f"- FAIL {c.case}: {f}")
-            for d in c.divergence:
-                lines.append(f"- {c.case} label {d['label']}: propagated boxes first differ at z={d['z']} "
-                             f"(ref {d['ref_box256']} vs cand {d['cand_box256']})")
-        for f in self.failures:
-            lines.append(f"- FAIL overall: {f}")
-        lines.append(f"\n**parity {'PASSED' if self.passed else 'FAILED'}**")
-        return "\n".join(lines)
-
-
-def _delta(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{x:+.4f}"
-
-
-def _sci(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1e}"
-
-
-def _cos(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.6f}"
-
-
 def label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
     """Dice between two engines' masks of labels 1..n; both empty counts as agreeing (1.0)."""
     out = []
@@ -281,7 +146,7 @@ def boundary_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list
     return out
 
 
-def _first_divergence(ref_calls: list[dict], cand_calls: list[dict], label: int) -> dict[str, Any] | None:
+def first_divergence(ref_calls: list[dict], cand_calls: list[dict], label: int) -> dict[str, Any] | None:
     """First slice of ``label`` where the two engines decoded different boxes."""
     cand_by_z = {c["z"]: c for c in cand_calls if c["label"] == label}
     for call in ref_calls:
@@ -320,7 +185,7 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
             if a < tol.min_agreement:
                 result.failures.append(f"label {k}: mask agreement {a:.5f} < {tol.min_agreement}")
                 if case.kind == "3D":
-                    div = _first_divergence(ref_seg.calls, cand_seg.calls, k)
+                    div = first_divergence(ref_seg.calls, cand_seg.calls, k)
                     if div is not None:
                         result.divergence.append(div)
         if tol.min_boundary_agreement > 0:
@@ -398,3 +263,27 @@ def summarize_parity(ref_info: dict[str, Any], cand_info: dict[str, Any], precis
 def with_overrides(tol: Tolerances, **overrides: Any) -> Tolerances:
     """Tolerances with the given fields replaced (None values are ignored)."""
     return replace(tol, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def parity_folder(reference: str | Path | None, candidate: str | Path | None, data: str | Path,
+                  gts: str | Path | None = None, reference_backend: str | None = None,
+                  candidate_backend: str | None = None, threads: int | None = None, slice_batch: int | None = None,
+                  precision: str | None = None, overrides: dict[str, Any] | None = None, max_cases: int | None = None,
+                  on_case: Callable[[CaseParity], None] | None = None) -> tuple[ParityReport, Path | None]:
+    """``umedsam-parity`` in one call: open both engines, judge the candidate on the cases of ``data``.
+
+    The precision class comes from the candidate's manifest unless ``precision`` is given; ``overrides``
+    replace single tolerances (None values ignored). Returns the report and the GT folder used.
+    """
+    from umedsam.data.npz import find_gts, require_cases
+
+    cases = require_cases(data)[:max_cases]
+    gts_dir = find_gts(data, gts)
+    options = {} if slice_batch is None else {"slice_batch": slice_batch}
+    with Predictor(reference, backend=reference_backend, threads=threads, **options) as ref, \
+            Predictor(candidate, backend=candidate_backend, threads=threads, **options) as cand:
+        cls = precision or precision_class(cand.backend.info(), ref.backend.info())
+        tol = with_overrides(Tolerances.for_precision(cls), **(overrides or {}))
+        report = run_parity(ref, cand, cases, gts_dir, tol, on_case=on_case)
+    report.precision = cls
+    return report, gts_dir

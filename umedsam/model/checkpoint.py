@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
-from umedsam.assets import builtin_checkpoint
+from umedsam.assets import resolve_checkpoint
 from umedsam.common import write_bytes_atomic, write_json
 from umedsam.errors import CheckpointError
 from umedsam.model.factorized import apply_structure, read_sidecar, sidecar_json, sidecar_path
@@ -91,7 +91,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> MedS
     the checkpoint, the factorized layers are built first; ``model.compression`` then holds its
     summary (None for an uncompressed model).
     """
-    path = Path(path) if path is not None else builtin_checkpoint()
+    path = resolve_checkpoint(path)
     state = read_state_dict(path)
     model = MedSAMLite()
     side = sidecar_path(path)

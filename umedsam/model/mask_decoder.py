@@ -1,4 +1,4 @@
-"""SAM two-way transformer and mask decoder (REFERENCE.md section 4).
+"""SAM two-way transformer and mask decoder (docs/MODEL.md, "Mask decoder").
 
 LiteMedSAM's "low-res" logits are 256x256: the embedding is 64x64 and the decoder upsamples 4x.
 """

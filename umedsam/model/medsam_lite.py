@@ -1,4 +1,4 @@
-"""The top-level LiteMedSAM / U-MedSAM model (REFERENCE.md section 1).
+"""The top-level LiteMedSAM / U-MedSAM model (docs/MODEL.md, "Top-level model").
 
 Submodules are registered in the reference order (image_encoder, mask_decoder, prompt_encoder) so
 ``state_dict()`` iterates in the official key order. U-MedSAM shares the architecture: its

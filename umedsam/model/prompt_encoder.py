@@ -1,4 +1,4 @@
-"""SAM prompt encoder, box path only in use (REFERENCE.md section 3).
+"""SAM prompt encoder, box path only in use (docs/MODEL.md, "Prompt encoder").
 
 Point and mask inputs are never used by LiteMedSAM inference, but their parameters are part of the
 checkpoint, so the modules exist to keep the state dict key-exact.

@@ -1,6 +1,6 @@
 """TinyViT-5M image encoder as used by LiteMedSAM (256x256 input, 256x64x64 embedding).
 
-Written from the architecture facts in REFERENCE.md section 2. Module and attribute names are chosen
+Written from the architecture facts in docs/MODEL.md, "Image encoder (TinyViT)". Module and attribute names are chosen
 so that ``state_dict()`` keys equal the official ``lite_medsam.pth`` keys exactly; numerics follow the
 reference, including its quirks (kept on purpose, they change the embedding):
 

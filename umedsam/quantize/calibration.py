@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from umedsam.runtime.calibration import calibration_frames, calibration_hash
-from umedsam.data.npz import Case, find_cases
+from umedsam.data.npz import Case, require_cases
 from umedsam.errors import UmedsamError
 from umedsam.runtime.preprocess import resize_box_to_256
 from umedsam.runtime.bundle import DECODER_INPUTS, ENCODER_INPUT
@@ -86,9 +86,7 @@ def load_calibration(folder: str | Path, max_samples: int = RECOMMENDED_SAMPLES,
                      seed: int = 0) -> CalibrationSet:
     """Read a calibration folder (an ``imgs`` folder or a root holding ``imgs/``)."""
     folder = Path(folder)
-    paths = find_cases(folder)
-    if not paths:
-        raise UmedsamError(f"{folder}: no challenge .npz cases to calibrate on")
+    paths = require_cases(folder)
     rng = np.random.default_rng(seed)
     images, boxes = [], []
     for image, case, z in calibration_frames(folder, max_samples=max_samples, slice_step=slice_step):

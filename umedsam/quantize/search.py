@@ -161,12 +161,17 @@ def fallback_search(ranking: list[tuple[str, float]],
         if k not in cache:
             start = time.perf_counter()
             dsc, nsd, agree, boundary = evaluate(order[:k])
-            ok = (dsc <= max_dsc_drop + 1e-12 and nsd <= max_nsd_drop + 1e-12 and agree >= min_agreement
-                  and boundary >= min_boundary)
+            checks = [(dsc > max_dsc_drop + 1e-12, f"DSC drop {dsc * 100:.2f} > {max_dsc_drop * 100:.2f} points"),
+                      (nsd > max_nsd_drop + 1e-12, f"NSD drop {nsd * 100:.2f} > {max_nsd_drop * 100:.2f} points"),
+                      (agree < min_agreement, f"min label Dice {agree:.4f} < {min_agreement}"),
+                      (boundary < min_boundary, f"min case boundary {boundary:.4f} < {min_boundary}")]
+            failed = [text for bad, text in checks if bad]
+            ok = not failed
             cache[k] = SearchStep(order[:k], dsc, nsd, agree, boundary, ok, round(time.perf_counter() - start, 1))
             result.steps.append(cache[k])
-            progress(f"{k} block(s) in float: DSC drop {dsc * 100:+.2f}, NSD drop {nsd * 100:+.2f} points, "
-                     f"min label Dice {agree:.4f}, min case boundary {boundary:.4f} -> {'ok' if ok else 'over'}")
+            progress(f"{k} block(s) in float: DSC drop {dsc * 100:+.2f}, NSD drop {nsd * 100:+.2f} points (negative = "
+                     f"better than FP32), min label Dice {agree:.4f}, min case boundary {boundary:.4f} -> "
+                     + ("within bounds" if ok else "fails: " + "; ".join(failed)))
         return cache[k].passed
 
     lo, k = -1, 0  # lo: largest k known to fail

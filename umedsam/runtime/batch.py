@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from umedsam.common import write_json, write_text_atomic
-from umedsam.data.npz import find_cases, load_case, save_segs
+from umedsam.data.npz import find_cases, load_case, load_gt, save_segs
 from umedsam.errors import UmedsamError
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.result import Segmentation
@@ -45,9 +45,16 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
                     "backend": predictor.backend.info()}
             write_json(out_dir / (path.stem + ".json"), info)
         if overlay_dir is not None:
-            from umedsam.runtime.overlay import write_overlay
+            from umedsam.runtime.overlay import gt_beside, write_overlay
 
-            write_overlay(overlay_dir / (path.stem + ".png"), case, seg.labels)
+            gt_path = gt_beside(path)
+            gt = None
+            if gt_path is not None:
+                try:
+                    gt = load_gt(gt_path)[0]
+                except UmedsamError:
+                    gt = None  # an unreadable GT only loses its outline; the prediction is written
+            write_overlay(overlay_dir / (path.stem + ".png"), case, seg.labels, gt)
         warnings = case.warnings + [f"{path}: {w}" for w in seg.warnings]
         return CaseResult(path.name, time.perf_counter() - start, True, None, warnings, seg)
     except UmedsamError as exc:

@@ -4,7 +4,7 @@ A bundle is a folder holding an encoder graph, a decoder graph and ``manifest.js
 shapes below are the contract between the exporters (``umedsam.export``) and every backend; they
 live here, torch-free, so the runtime never has to import the exporter.
 
-Engine paths resolve as CONVENTIONS.md says: a folder is a bundle (its manifest names the graphs);
+Engine paths resolve as docs/FLAGS.md, "Engine paths" says: a folder is a bundle (its manifest names the graphs);
 a single ``.onnx``/``.xml``/``.plan`` file with a ``manifest.json`` beside it is that bundle;
 a single file without one must be a graph with both stages merged (inputs ``image`` and ``boxes``).
 """
@@ -112,7 +112,7 @@ def _from_folder(folder: Path) -> Bundle:
 
 
 def open_bundle(path: str | Path) -> Bundle:
-    """Resolve a bundle folder or a single graph file (CONVENTIONS.md's rule) to a :class:`Bundle`.
+    """Resolve a bundle folder or a single graph file (docs/FLAGS.md, "Engine paths") to a :class:`Bundle`.
 
     A single file without a manifest beside it is taken as a merged graph; the backend that opens it
     checks its inputs and says that a bundle folder is needed when it is only one stage.

@@ -1,4 +1,5 @@
-"""Torch-free pre-processing identical to the LiteMedSAM reference (REFERENCE.md sections 6 and 8).
+"""Torch-free pre-processing identical to the LiteMedSAM reference (docs/PIPELINE.md, "Pre-processing",
+"Box scaling" and "3D propagation").
 
 * ``resize_longest_side``: ``cv2.resize(..., INTER_AREA)`` to a longest side of 256, rounding the new
   size with ``int(x * scale + 0.5)``. OpenCV's INTER_AREA is not reproducible with other resizers

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from umedsam.data.npz import find_cases, find_gts, load_case, load_gt
+from umedsam.data.npz import find_gts, require_cases, load_case, load_gt
 from umedsam.errors import UmedsamError
 from umedsam.runtime.preprocess import IMG_SIZE, new_size, normalize_pad, resize_longest_side
 from umedsam.train.loss import signed_distance
@@ -65,7 +65,7 @@ def load_samples(folder: str | Path, max_slices_per_case: int = 8, min_pixels: i
     """
     folder = Path(folder)
     gts_dir = find_gts(folder)
-    cases = find_cases(folder)
+    cases = require_cases(folder)
     if not cases or gts_dir is None:
         raise UmedsamError(f"{folder}: training needs challenge cases with ground truth (imgs/ + gts/)")
     out: list[Sample] = []

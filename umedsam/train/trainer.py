@@ -86,14 +86,16 @@ def select_trainable(model: nn.Module, which: str, factorized: list[str] | None 
     return chosen
 
 
-def _train_mode(model: nn.Module) -> None:
+def train_mode(model: nn.Module) -> None:
+    """Training mode with every BatchNorm kept in eval: fine-tuning batches are tiny, their statistics would drift."""
     model.train()
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
 
 
-def _lr_scale(step: int, total: int, warmup: int) -> float:
+def lr_scale(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine from 1 down to 0.1 at ``total``."""
     if step < warmup:
         return (step + 1) / warmup
     t = (step - warmup) / max(total - warmup, 1)
@@ -140,7 +142,7 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     tutor = _Teacher(teacher) if teacher is not None else None
     result = TrainResult(trainable_params=sum(p.numel() for p in params))
-    _train_mode(model)
+    train_mode(model)
     start = time.perf_counter()
     deadline = start + opts.minutes * 60 if opts.minutes else math.inf
     running: dict[str, float] = {}
@@ -149,7 +151,7 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
             if time.perf_counter() >= deadline:
                 break
             for g, base in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = base * _lr_scale(step, opts.steps, opts.warmup)
+                g["lr"] = base * lr_scale(step, opts.steps, opts.warmup)
             batch = draw_batch(samples, rng, opts.batch, opts.jitter, opts.flips, opts.boxes_per_image)
             images, boxes = torch.from_numpy(batch.images), torch.from_numpy(batch.boxes)
             masks, sdfs = torch.from_numpy(batch.masks), torch.from_numpy(batch.sdfs)
@@ -183,7 +185,7 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
             if on_step is not None and save_every > 0 and result.steps % save_every == 0:
                 model.eval()
                 on_step(model, result.steps)
-                _train_mode(model)
+                train_mode(model)
             if result.steps % opts.log_every == 0 or result.steps == opts.steps \
                     or time.perf_counter() >= deadline:
                 n = opts.log_every if result.steps % opts.log_every == 0 else result.steps % opts.log_every
@@ -191,7 +193,9 @@ def train(model: nn.Module, samples: list[Sample], opts: TrainOptions, teacher: 
                          **{k: v / n for k, v in running.items()}}
                 result.history.append(entry)
                 running = {}
-                progress(f"step {result.steps}/{opts.steps} ({entry['seconds']:.0f} s): " +
+                budget = (f"step {result.steps} ({entry['seconds']:.0f} s of a {opts.minutes:g}-minute budget)"
+                          if opts.minutes else f"step {result.steps}/{opts.steps} ({entry['seconds']:.0f} s)")
+                progress(f"{budget}: " +
                          ", ".join(f"{k} {v:.4f}" for k, v in entry.items() if k not in ("step", "seconds")))
     finally:
         for p in model.parameters():

@@ -20,8 +20,8 @@ from umedsam.errors import EngineError
 from umedsam.runtime.backends.graph_backend import GraphBackend
 
 
-def _cudart():
-    """The CUDA runtime bindings (cuda-python >= 12.6 moved them to ``cuda.bindings``)."""
+def cudart_module():
+    """The CUDA runtime bindings (cuda-python >= 12.6 moved them to ``cuda.bindings``); the TensorRT exporter uses them too."""
     try:
         from cuda.bindings import runtime as cudart
     except ImportError:
@@ -115,7 +115,7 @@ class TensorRTBackend(GraphBackend):
         import tensorrt as trt
 
         self._trt = trt
-        self.cudart = _cudart()
+        self.cudart = cudart_module()
         self.logger = trt.Logger(trt.Logger.WARNING)
         trt.init_libnvinfer_plugins(self.logger, "")
         self.runtime = trt.Runtime(self.logger)

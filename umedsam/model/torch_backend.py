@@ -1,4 +1,10 @@
-"""Eager PyTorch backend: the reference. torch is imported only when this backend is constructed."""
+"""Eager PyTorch backend: the reference engine, the runtime's ``Backend`` over the torch model.
+
+It lives with the model, not in ``umedsam/runtime/backends/``, because it is the one backend that needs
+torch and :mod:`umedsam.model`: the runtime stays torch-free by construction (docs/ARCHITECTURE.md)
+and reaches this class only by name, through the format table (:mod:`umedsam.runtime.formats`), when a
+``.pth`` engine is opened. torch is imported when the backend is constructed.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ class TorchBackend(Backend):
     def __init__(self, path: str | None, threads: int | None = None) -> None:
         import torch
 
-        from umedsam.model import load_checkpoint
+        from umedsam.model.checkpoint import load_checkpoint
 
         super().__init__(path if path is not None else "<built-in LiteMedSAM>", threads)
         if threads:
