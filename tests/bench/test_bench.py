@@ -8,6 +8,8 @@ import math
 import numpy as np
 from typer.testing import CliRunner
 
+from tests.markdown_tables import assert_tables_render
+
 from umedsam.bench.stats import speedup, summarize
 
 
@@ -31,6 +33,8 @@ def test_bench_cli_outputs(onnx_bundle, ov_bundle, small_2d, tmp_path):
     assert result.exit_code == 0, result.output
     for section in ("### Stages (ms)", "### Cases", "### Where case time goes", "### Cold start", "### Accuracy"):
         assert section in result.output
+    assert assert_tables_render(result.output, at_least=5) >= 5
+    assert "threads 2;" in result.output and "×" not in result.output.replace("× faster", "").replace("× slower", "")
     data = json.loads(js.read_text())
     assert {"environment", "config", "engines"} <= data.keys()
     assert data["environment"]["cpu"]["model"] and "numpy" in data["environment"]["versions"]

@@ -9,6 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from umedsam.data.npz import find_cases
+from tests.markdown_tables import assert_tables_render
 from umedsam.metrics.parity import (Tolerances, first_divergence, precision_class, run_parity, tensor_stats,
                                     with_overrides)
 from umedsam.runtime import Predictor
@@ -73,6 +74,7 @@ def test_run_parity_torch_vs_onnxruntime(predictor, onnx_bundle, small_cases):
         assert c.tensors["embedding"]["max_abs"] < 1e-3 and c.tensors["logits"]["passed"]
         strict = run_parity(reference, cand, case_2d, small_cases / "gts", Tolerances(atol=0.0, rtol=0.0))
     assert not strict.passed and "FAILED" in strict.to_markdown()
+    assert assert_tables_render(strict.to_markdown()) == 1   # 'emb max|Δ|' headers escaped: 15 cells everywhere
     assert any("embedding" in f for f in strict.cases[0].failures)
 
 
