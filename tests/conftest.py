@@ -61,14 +61,18 @@ def _export(tmp_path_factory, target: str, check_data: Path | None):
     return out, manifest
 
 
+def _phantoms(tmp_path_factory, name: str, n2d: int, n3d: int, seed: int) -> Path:
+    from umedsam.data.phantoms import write_phantoms
+
+    root = tmp_path_factory.mktemp(name)
+    write_phantoms(root, n2d=n2d, n3d=n3d, seed=seed)
+    return root
+
+
 @pytest.fixture(scope="session")
 def small_cases(tmp_path_factory):
     """One 2D and one 3D phantom with GT (small: fast to run on several engines)."""
-    from umedsam.data.phantoms import write_phantoms
-
-    root = tmp_path_factory.mktemp("small_cases")
-    write_phantoms(root, n2d=1, n3d=1, seed=3)
-    return root
+    return _phantoms(tmp_path_factory, "small_cases", 1, 1, 3)
 
 
 @pytest.fixture(scope="session")
@@ -123,11 +127,7 @@ def real_cases(tmp_path_factory):
 @pytest.fixture(scope="session")
 def calib_dir(tmp_path_factory):
     """Two 2D phantoms (seed 11): calibration and validation for the quantize tests, apart from the gate's cases."""
-    from umedsam.data.phantoms import write_phantoms
-
-    root = tmp_path_factory.mktemp("calib")
-    write_phantoms(root, n2d=2, n3d=0, seed=11)
-    return root
+    return _phantoms(tmp_path_factory, "calib", 2, 0, 11)
 
 
 @pytest.fixture(scope="session")

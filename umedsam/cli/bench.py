@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from umedsam.cli.common import err_console, fail, make_app
+from umedsam.cli.common import fail, make_app, status, warn
 from umedsam.errors import UmedsamError
 
 app = make_app(help=__doc__)
@@ -46,15 +46,15 @@ def bench(
                           threads=threads, warmup=warmup, iters=iters, case_iters=case_iters,
                           cold_start=cold_start, gts=gts, settle=settle)
         try:
-            with err_console.status("benchmarking") as status:
-                result = run_bench(cfg, progress=lambda s: status.update(f"benchmarking: {s}"))
+            with status("benchmarking") as update:
+                result = run_bench(cfg, progress=update)
         except (UmedsamError, ValueError) as exc:
             raise fail(str(exc))
     typer.echo(to_markdown(result))
     if json_out is not None:
         write_json(json_out, result)
     if png is not None and write_chart(result, png) is None:
-        err_console.print("[yellow]warning:[/] no PNG: matplotlib is not installed (pip install 'umedsam[bench]')")
+        warn("no PNG: matplotlib is not installed (pip install 'umedsam[bench]')")
 
 
 if __name__ == "__main__":

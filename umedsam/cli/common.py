@@ -82,3 +82,18 @@ def progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
             bar.update(task, advance=1, label=escape(label))
 
         yield advance
+
+
+@contextmanager
+def status(description: str) -> Iterator[Callable[[str], None]]:
+    """Yields ``update(text)``: a rich spinner on a terminal, else one plain stderr line per update."""
+    if not sys.stderr.isatty():
+        start = time.perf_counter()
+
+        def line(text: str) -> None:
+            print(f"{description}: {text} ({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
+
+        yield line
+        return
+    with err_console.status(escape(description)) as spinner:
+        yield lambda text: spinner.update(escape(f"{description}: {text}"))

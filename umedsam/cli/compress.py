@@ -47,24 +47,13 @@ def compress(
     from umedsam.compress.report import to_markdown
     from umedsam.train.trainer import TrainOptions
 
-    if flops_ratio is not None and energy is not None:
-        raise fail("--flops-ratio and --energy are exclusive: give one")
-    if flops_ratio is not None and not 0.05 < flops_ratio < 1:
-        raise fail(f"--flops-ratio {flops_ratio}: must lie in (0.05, 1)")
-    if energy is not None and not 0 < energy < 1:
-        raise fail(f"--energy {energy}: must lie in (0, 1)")
-    if scope not in ("encoder", "decoder", "all"):
-        raise fail(f"--scope {scope}: choose encoder, decoder or all")
-    opts = CompressOptions(flops_ratio=0.70 if flops_ratio is None and energy is None else flops_ratio,
-                           energy=energy, scope=scope, data_aware=data_aware, sensitivity=sensitivity)
-    if not 0 <= local_share <= 1:
-        raise fail(f"--local-share {local_share}: must lie in [0, 1]")
-    job = CompressJob(ckpt, out, opts, calib=calib, finetune_data=finetune_data, data=data, threads=threads,
-                      recovery=TrainOptions(steps=steps, minutes=minutes, batch=batch, boxes_per_image=4, lr=lr,
-                                            rho=rho, trainable="factorized", warmup=5),
-                      local_share=local_share, local_lr=local_lr, local_rho=local_rho)
     exit_on_sigterm()
     try:
+        opts = CompressOptions.from_flags(flops_ratio, energy, scope, data_aware, sensitivity)
+        job = CompressJob(ckpt, out, opts, calib=calib, finetune_data=finetune_data, data=data, threads=threads,
+                          recovery=TrainOptions(steps=steps, minutes=minutes, batch=batch, boxes_per_image=4, lr=lr,
+                                                rho=rho, trainable="factorized", warmup=5),
+                          local_share=local_share, local_lr=local_lr, local_rho=local_rho)
         report = run_compress(job, log=lambda s: typer.echo(f"· {s}", err=True))
     except (UmedsamError, ValueError) as exc:
         raise fail(str(exc))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 from umedsam.cli.common import make_app
 
-from umedsam.cli import bench, compress, demo, evaluate, export, finetune, native, parity, phantoms, predict, quantize
+from umedsam.cli import (bench, compress, demo, evaluate, export, finetune, native, optimize, parity, phantoms, predict,
+                         quantize)
 
-app = make_app(no_args_is_help=True,
-                  help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
+app = make_app(no_args_is_help=True, help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
 app.command("predict")(predict.predict)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
@@ -17,6 +16,7 @@ app.command("compress")(compress.compress)
 app.command("finetune")(finetune.finetune)
 app.command("parity")(parity.parity)
 app.command("bench")(bench.bench)
+app.command("optimize")(optimize.optimize)
 app.command("phantoms")(phantoms.phantoms)
 app.command("demo")(demo.demo)
 app.add_typer(native.app, name="native", help="Build and inspect the native (C ABI over OpenVINO) runtime.")

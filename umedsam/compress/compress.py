@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
+from umedsam.errors import UmedsamError
 from umedsam.compress.factorize import factorize_svd, factorize_tucker2
 from umedsam.model.factorized import LayerPlan, get_module, set_module
 from umedsam.compress.layers import candidate_layers, collect_stats, encoder_flops, param_count
@@ -18,12 +19,29 @@ from umedsam.compress.ranks import (by_budget, by_energy, error_curve, measure_s
 
 @dataclass
 class CompressOptions:
+    """How to factorize: a FLOPs budget or a per-layer energy, the scope, and how ranks are chosen."""
+
     flops_ratio: float | None = 0.70   # target encoder FLOPs compressed / original (budget mode)
     energy: float | None = None        # per-layer energy threshold instead of a budget
     scope: str = "encoder"
     data_aware: bool = True            # whitened SVD from the calibration inputs' covariance
     sensitivity: bool = True           # weight the budget by measured per-layer sensitivity
     probe_images: int = 2
+
+    @classmethod
+    def from_flags(cls, flops_ratio: float | None, energy: float | None, scope: str = "encoder",
+                   data_aware: bool = True, sensitivity: bool = True) -> "CompressOptions":
+        """The options ``umedsam-compress`` sets, checked: one line naming the flag when one is out of range."""
+        if flops_ratio is not None and energy is not None:
+            raise UmedsamError("--flops-ratio and --energy are exclusive: give one")
+        if flops_ratio is not None and not 0.05 < flops_ratio < 1:
+            raise UmedsamError(f"--flops-ratio {flops_ratio}: must lie in (0.05, 1)")
+        if energy is not None and not 0 < energy < 1:
+            raise UmedsamError(f"--energy {energy}: must lie in (0, 1)")
+        if scope not in ("encoder", "decoder", "all"):
+            raise UmedsamError(f"--scope {scope}: choose encoder, decoder or all")
+        return cls(flops_ratio=0.70 if flops_ratio is None and energy is None else flops_ratio, energy=energy,
+                   scope=scope, data_aware=data_aware, sensitivity=sensitivity)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from umedsam.assets import resolve_checkpoint, sha256_file
+from umedsam.common import speed_ratio
 from umedsam.compress.compress import CompressOptions, CompressResult, compress_model
 from umedsam.train.evaluate import evaluate_models
 from umedsam.errors import UmedsamError
@@ -111,6 +112,8 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
     from umedsam.runtime.calibration import calibration_images
     from umedsam.model import load_checkpoint, save_checkpoint
 
+    if not 0 <= job.local_share <= 1:
+        raise UmedsamError(f"--local-share {job.local_share}: must lie in [0, 1]")
     if job.threads:
         torch.set_num_threads(int(job.threads))
     if job.out.suffix != ".pth":
@@ -132,7 +135,7 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
     model = result.model
     latency = encoder_latency({"original": original, "compressed": model}, job.latency_iters)
     log(f"encoder latency (torch): {latency['original']['p50_ms']:.0f} -> {latency['compressed']['p50_ms']:.0f} ms "
-        f"({latency['speedup']:.2f}x)")
+        f"({speed_ratio(latency['speedup'])})")
     source = {"checkpoint": str(ckpt), "sha256": sha256_file(ckpt), "builtin": job.ckpt is None,
               "calibration": str(calib) if calib else None, "finetune_data": str(job.finetune_data or "") or None,
               "eval_data": str(job.data) if job.data else None}

@@ -1,0 +1,130 @@
+"""Running a candidate's passes, each once: artefacts cached by the hash of everything they depend on.
+
+Every pass writes into ``WORK/artifacts/<key>/`` where ``key`` hashes the inputs (checkpoint and its
+sidecar, the calibration cases, the umedsam version) and the chain of passes up to it. A ``done.json``
+marker, written atomically after the pass finished, says the folder is complete; a folder without it
+(a killed run) is rebuilt. So two candidates that share a prefix share its work, and a re-run of
+``umedsam-optimize`` with the same inputs skips every pass already done.
+
+The passes call the libraries the commands call: :func:`umedsam.export.export_bundle`,
+:func:`umedsam.quantize.quantize_bundle` and :func:`umedsam.compress.pipeline.run_compress`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from umedsam.assets import resolve_checkpoint, sha256_file
+from umedsam.common import write_json
+from umedsam.errors import UmedsamError
+from umedsam.model.factorized import sidecar_path
+from umedsam.optimize.space import Candidate, Pass
+from umedsam.runtime.calibration import calibration_hash
+from umedsam.versions import installed_versions
+
+
+@dataclass
+class PassContext:
+    """What every pass reads: the checkpoint, the calibration/tuning cases, where to work, threads, a log."""
+
+    ckpt: Path | None
+    calib: Path
+    work: Path
+    threads: int | None = None
+    log: Callable[[str], None] = print
+
+    def root_hash(self) -> str:
+        """Hash of the inputs every artefact depends on."""
+        if not hasattr(self, "_root"):
+            ckpt = resolve_checkpoint(self.ckpt)
+            side = sidecar_path(ckpt)
+            parts = {"ckpt": sha256_file(ckpt), "sidecar": sha256_file(side) if side.is_file() else None,
+                     "calib": calibration_hash(self.calib), "umedsam": installed_versions(["umedsam"]).get("umedsam")}
+            self._root = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return self._root
+
+
+def artifact_dir(ctx: PassContext, candidate: Candidate, upto: int) -> Path:
+    """The folder of the artefact after the first ``upto`` passes of ``candidate``."""
+    key = hashlib.sha256((ctx.root_hash() + candidate.chain_key(upto)).encode()).hexdigest()[:16]
+    return ctx.work / "artifacts" / key
+
+
+def build_candidate(candidate: Candidate, ctx: PassContext) -> tuple[Path, list[dict[str, Any]]]:
+    """Run (or reuse) every pass of ``candidate``; returns the engine path and one record per pass."""
+    engine: Path | None = None
+    records = []
+    for i, p in enumerate(candidate.passes):
+        folder = artifact_dir(ctx, candidate, i + 1)
+        marker = folder / "done.json"
+        if marker.is_file():
+            record = json.loads(marker.read_text())
+            record["reused"] = True
+            engine = Path(record["engine"])
+            records.append(record)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        ctx.log(f"{candidate.name}: {p.describe()}")
+        start = time.perf_counter()
+        engine, info = run_pass(p, engine, folder, ctx)
+        record = {"pass": p.describe(), "engine": str(engine), "seconds": round(time.perf_counter() - start, 1),
+                  "info": info}
+        write_json(marker, record)
+        records.append({**record, "reused": False})
+    if engine is None:
+        raise UmedsamError(f"{candidate.name}: a candidate needs at least one pass")
+    return engine, records
+
+
+def run_pass(p: Pass, engine: Path | None, folder: Path, ctx: PassContext) -> tuple[Path, dict[str, Any]]:
+    """One pass on ``engine`` (None = the checkpoint) into ``folder``; the new engine and what it reports."""
+    s = p.settings
+    if p.kind == "export":
+        from umedsam.export import ExportOptions, export_bundle
+
+        source = ctx.ckpt if engine is None else engine
+        if source is not None and Path(source).is_dir():
+            raise UmedsamError(f"{p.describe()}: exports a checkpoint, got the bundle {source}")
+        out = folder / "bundle"
+        manifest = export_bundle(source, out, ExportOptions(target=s["target"], precision=s["precision"], check=False,
+                                                            threads=ctx.threads, force=True),
+                                 log=lambda m: ctx.log(f"  {m}"))
+        return out, {"format": manifest["format"], "precision": manifest["precision"]}
+    if p.kind == "quantize":
+        from umedsam.quantize import QuantizeOptions, quantize_bundle
+
+        if engine is None or not engine.is_dir():
+            raise UmedsamError(f"{p.describe()}: quantizes an exported FP32 bundle, got {engine}")
+        out = folder / "bundle"
+        # the quantizer's own search and gate use the tuning cases; the held-out gate is the evaluator's
+        result = quantize_bundle(engine, ctx.calib, out, QuantizeOptions(
+            method=s["method"], preset=s["preset"], data=ctx.calib, threads=ctx.threads, force=True),
+            log=lambda m: ctx.log(f"  {m}"))
+        q = result.manifest["quantization"]
+        return out, {"method": q["method"], "preset": q["preset"], "float_blocks": q.get("float_blocks", []),
+                     "tuning_gate": result.manifest["status"]}
+    if p.kind == "lowrank":
+        from umedsam.compress.compress import CompressOptions
+        from umedsam.compress.pipeline import CompressJob, run_compress
+        from umedsam.train.trainer import TrainOptions
+
+        if engine is not None:
+            raise UmedsamError(f"{p.describe()}: factorizes the checkpoint, not {engine}")
+        out = folder / "lowrank.pth"
+        minutes = float(s["minutes"])
+        job = CompressJob(ctx.ckpt, out, CompressOptions(flops_ratio=float(s["flops_ratio"])), calib=ctx.calib,
+                          finetune_data=ctx.calib if minutes > 0 else None, threads=ctx.threads,
+                          recovery=TrainOptions(steps=100000, minutes=minutes, batch=1, boxes_per_image=4, lr=1e-5,
+                                                rho=0.05, trainable="factorized", warmup=5))
+        report = run_compress(job, log=lambda m: ctx.log(f"  {m}"))
+        summary = report.result.summary
+        return out, {"encoder_flops_ratio": summary["encoder_flops_ratio"], "recovery_minutes": minutes,
+                     "recovery_steps": report.recovery.steps if report.recovery else 0}
+    raise UmedsamError(f"unknown pass kind {p.kind!r}")

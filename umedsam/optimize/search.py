@@ -1,0 +1,251 @@
+"""``umedsam-optimize``: search the candidates for the fastest engine that passes the gate on this CPU.
+
+The strategy is exhaustive over the space of :mod:`umedsam.optimize.space`, cheapest candidates first,
+within a wall-clock budget: a candidate whose expected cost no longer fits is reported as skipped,
+not silently dropped. Each candidate is built (:mod:`umedsam.optimize.passes`), gated and timed
+(:mod:`umedsam.optimize.evaluate`); results are cached in ``OUT/candidates/<name>.json`` under the
+hash of their inputs, so a re-run skips what is done.
+
+The winner is the passing candidate with the least warm per-case time. INT8 candidates on a CPU
+without VNNI or AMX are evaluated and reported but never chosen (OpenVINO INT8 is slower than FP32
+there; docs/TARGETS.md, "CPUs"). The Pareto frontier over (per-case time, DSC delta) is reported
+whether or not anything passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from umedsam.common import commit_dir, staging_dir, write_json
+from umedsam.data.npz import find_gts, require_cases
+from umedsam.errors import UmedsamError
+from umedsam.optimize.evaluate import Evaluation, evaluate_candidate
+from umedsam.optimize.passes import PassContext, build_candidate
+from umedsam.optimize.space import Candidate, candidate_space
+from umedsam.runtime.predictor import Predictor
+
+
+def int8_pays() -> bool:
+    """True on CPUs with VNNI or AMX INT8 instructions (Linux: /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+@dataclass
+class OptimizeJob:
+    """Everything ``umedsam-optimize`` sets."""
+
+    ckpt: Path | None
+    calib: Path                       # tuning cases: calibration, recovery, the quantizer's own search
+    data: Path                        # held-out cases with GT: the gate and the timing
+    out: Path
+    backend: str = "openvino"
+    minutes: float = 60.0             # wall-clock budget of the whole search
+    recovery_minutes: float = 10.0    # per low-rank variant
+    ratios: tuple[float, ...] = (0.9, 0.8, 0.7)
+    static_int8: bool = True
+    native: bool = False              # also time FP32 on the native runtime (when it is built)
+    threads: int | None = None
+    rounds: int = 2
+    cold_start: bool = True
+    only: tuple[str, ...] = ()        # restrict to these candidate names (tests, re-runs)
+
+
+@dataclass
+class CandidateResult:
+    """One row of the report."""
+
+    name: str
+    family: str
+    backend: str
+    passes: list[str]
+    engine: str | None = None
+    status: str = "pending"           # evaluated | skipped | error
+    reason: str = ""
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    int8: bool = False
+    eligible: bool = True             # may be chosen on this CPU
+    speedup: float = math.nan         # vs FP32 on the same backend, warm per case
+    pareto: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+    reused: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "evaluation"}
+        d["evaluation"] = self.evaluation.to_json()
+        return d
+
+
+@dataclass
+class OptimizeResult:
+    """Every candidate, the winner (if any) and the settings, for the report and ``optimize.json``."""
+
+    candidates: list[CandidateResult]
+    best: str | None
+    settings: dict[str, Any]
+    seconds: float
+
+
+def pareto_front(rows: list[CandidateResult]) -> list[CandidateResult]:
+    """The evaluated rows no other row beats on both per-case time (lower) and DSC delta (higher)."""
+    done = [r for r in rows if r.status == "evaluated" and not math.isnan(r.evaluation.case_s)]
+    front = []
+    for r in done:
+        t, d = r.evaluation.case_s, _delta(r)
+        if not any((o.evaluation.case_s <= t and _delta(o) >= d) and (o.evaluation.case_s < t or _delta(o) > d)
+                   for o in done):
+            front.append(r)
+    return sorted(front, key=lambda r: r.evaluation.case_s)
+
+
+def _delta(r: CandidateResult) -> float:
+    d = r.evaluation.dsc_delta
+    return -math.inf if math.isnan(d) else d
+
+
+def _input_key(job: OptimizeJob, ctx: PassContext, candidate: Candidate) -> str:
+    from umedsam.runtime.calibration import calibration_hash
+
+    return json.dumps({"root": ctx.root_hash(), "chain": candidate.chain_key(), "backend": candidate.backend,
+                       "data": calibration_hash(job.data), "rounds": job.rounds, "threads": job.threads,
+                       "cold_start": job.cold_start}, sort_keys=True)
+
+
+def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
+                 on_candidate: Callable[[CandidateResult, int, int], None] | None = None) -> OptimizeResult:
+    """Build, gate and time every candidate within the budget; copy the fastest passing one to ``OUT/best``.
+
+    ``on_candidate(row, i, n)`` is called when the i-th of n candidates is done (evaluated, reused, skipped).
+    """
+    start = time.perf_counter()
+    cases = require_cases(job.data)
+    gts = find_gts(job.data)
+    if gts is None:
+        raise UmedsamError(f"{job.data}: --data needs ground truth (gts/ beside imgs/) for the DSC/NSD gate")
+    require_cases(job.calib)
+    if Path(job.calib).resolve() == Path(job.data).resolve():
+        raise UmedsamError("--calib and --data are the same folder: tuning and held-out cases must be kept apart")
+    job.out.mkdir(parents=True, exist_ok=True)
+    ctx = PassContext(job.ckpt, Path(job.calib), job.out, job.threads, log)
+    space = candidate_space(job.backend, job.ratios, job.recovery_minutes, job.static_int8, job.native)
+    if job.only:
+        unknown = sorted(set(job.only) - {c.name for c in space})
+        if unknown:
+            raise UmedsamError(f"--only {', '.join(unknown)}: not a candidate (known: {', '.join(c.name for c in space)})")
+        space = [c for c in space if c.name in job.only]
+    fast_int8 = int8_pays()
+    rows: list[CandidateResult] = []
+    with Predictor(job.ckpt, threads=job.threads) as reference:
+        for cand in space:
+            row = CandidateResult(cand.name, cand.family, cand.backend, [p.describe() for p in cand.passes],
+                                  int8=cand.int8, eligible=not cand.int8 or fast_int8)
+            if cand.int8 and not fast_int8:
+                row.reason = "INT8 on a CPU without VNNI/AMX: reported, not chosen"
+            rows.append(row)
+            cache = job.out / "candidates" / f"{cand.name}.json"
+            key = _input_key(job, ctx, cand)
+            if cache.is_file():
+                cached = json.loads(cache.read_text())
+                if cached.get("key") == key and cached["row"]["status"] == "evaluated":
+                    _restore(row, cached["row"])
+                    row.reused = True
+                    log(f"{cand.name}: cached result reused")
+                    _report(row, on_candidate, len(rows), len(space))
+                    continue
+            spent = (time.perf_counter() - start) / 60
+            if spent + cand.expected_minutes > job.minutes:
+                row.status = "skipped"
+                row.reason = (f"budget: {spent:.1f} of {job.minutes:g} min spent, this candidate needs about "
+                              f"{cand.expected_minutes:g} more")
+                _report(row, on_candidate, len(rows), len(space))
+                continue
+            try:
+                engine, row.records = build_candidate(cand, ctx)
+                row.engine = str(engine)
+                log(f"{cand.name}: gate and timing on {len(cases)} held-out cases")
+                row.evaluation = evaluate_candidate(engine, cand.backend, reference, cases, gts, job.threads,
+                                                    job.rounds, job.cold_start)
+                row.status = "evaluated" if row.evaluation.error is None else "error"
+                if row.evaluation.error:
+                    row.reason = row.evaluation.error
+            except UmedsamError as exc:
+                row.status, row.reason = "error", str(exc)
+            write_json(cache, {"key": key, "row": row.to_json()})
+            _report(row, on_candidate, len(rows), len(space))
+    _speedups(rows)
+    for r in pareto_front(rows):
+        r.pareto = True
+    winners = [r for r in rows if r.status == "evaluated" and r.evaluation.passed and r.eligible]
+    best = min(winners, key=lambda r: (r.evaluation.case_s, r.evaluation.size_mb), default=None)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in job.__dict__.items()}
+    settings["int8_pays_here"] = fast_int8
+    result = OptimizeResult(rows, best.name if best else None, settings, time.perf_counter() - start)
+    if best is not None:
+        copy_best(best, rows, job.out / "best")
+    return result
+
+
+def _report(row: CandidateResult, on_candidate: Callable[[CandidateResult, int, int], None] | None,
+            i: int, n: int) -> None:
+    if on_candidate is not None:
+        on_candidate(row, i, n)
+
+
+def _restore(row: CandidateResult, data: dict[str, Any]) -> None:
+    ev = Evaluation(**data.pop("evaluation"))
+    for k, v in data.items():
+        setattr(row, k, v)
+    row.evaluation = ev
+
+
+def _speedups(rows: list[CandidateResult]) -> None:
+    """Warm per-case speedup of each row against FP32 on the same backend (native: against OpenVINO FP32)."""
+    fp32 = {r.backend: r.evaluation.case_s for r in rows if r.family == "fp32" and r.status == "evaluated"}
+    for r in rows:
+        base = fp32.get(r.backend) or fp32.get("openvino")
+        if r.status == "evaluated" and base and not math.isnan(r.evaluation.case_s):
+            r.speedup = base / r.evaluation.case_s
+
+
+def copy_best(best: CandidateResult, rows: list[CandidateResult], out: Path) -> None:
+    """Copy the winner to ``out`` atomically, with a manifest entry saying why it won."""
+    from umedsam.runtime.bundle import read_manifest
+
+    engine = Path(best.engine)
+    tmp = staging_dir(out, force=True)
+    try:
+        if engine.is_dir():
+            shutil.copytree(engine, tmp, dirs_exist_ok=True)
+        else:
+            shutil.copy2(engine, tmp / engine.name)
+            side = engine.with_suffix(".factorized.json")
+            if side.is_file():
+                shutil.copy2(side, tmp / side.name)
+        others = [r.name for r in rows if r.status == "evaluated" and r.evaluation.passed and r is not best]
+        why = {"candidate": best.name, "backend": best.backend, "passes": best.passes,
+               "warm_case_s": best.evaluation.case_s, "speedup_vs_fp32_same_backend": best.speedup,
+               "gate": {"class": best.evaluation.gate_class, "dsc_delta": best.evaluation.dsc_delta,
+                        "nsd_delta": best.evaluation.nsd_delta, "min_agreement": best.evaluation.min_agreement,
+                        "min_case_boundary": best.evaluation.min_case_boundary},
+               "reason": "the least warm per-case time among candidates that pass the gate"
+                         + (f" (also passing: {', '.join(others)})" if others else "")}
+        if (tmp / "manifest.json").is_file():
+            manifest = read_manifest(tmp)
+            manifest["optimize"] = why
+            write_json(tmp / "manifest.json", manifest, indent=2)
+        else:
+            write_json(tmp / "optimize.json", why, indent=2)
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
