@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from umedsam.data.npz import find_cases, find_gts, load_case, load_gt, load_segs, write_text_atomic
+from umedsam.common import write_text_atomic
+from umedsam.data.npz import find_cases, find_gts, load_case, load_gt, load_segs
 from umedsam.metrics.challenge import score_labels
 
 REFERENCE_ARGS = ["--engine", "builtin", "--box-batch", "1", "--max-cache-mb", "0"]

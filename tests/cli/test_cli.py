@@ -71,6 +71,23 @@ def test_eval_reports_missing_prediction(tmp_path):
 
 def test_predict_missing_engine_is_one_line(tmp_path):
     (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "2DBox_A_0001.npz").write_bytes(b"")  # a case, so the engine is what fails
     result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"),
                                  "--engine", str(tmp_path / "nope.pth")])
     assert result.exit_code == 1 and "engine not found" in result.output
+
+
+def test_predict_folder_without_cases_says_what_is_accepted(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "scan.png").write_bytes(b"")
+    result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "no input case: expected challenge cases 2D*.npz / 3D*.npz" in result.output and "scan.png" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_messages_and_help_keep_brackets():
+    result = runner.invoke(app, ["predict", "--help"])
+    assert "umedsam[cluster]" in result.output.replace("\n", "")
+    result = runner.invoke(app, ["export", "--target", "nope"])
+    assert result.exit_code != 0
