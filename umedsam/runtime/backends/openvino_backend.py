@@ -39,8 +39,9 @@ class OpenVINOBackend(GraphBackend):
     name = "openvino"
 
     def __init__(self, path: str, threads: int | None = None, device: str | None = None,
-                 precision_hint: str = "f32", cache_dir: str | Path | None = None) -> None:
-        super().__init__(path, threads)
+                 precision_hint: str = "f32", cache_dir: str | Path | None = None,
+                 verify: bool = True) -> None:
+        super().__init__(path, threads, verify)
         self.device = device or os.environ.get("UMEDSAM_OV_DEVICE", "CPU")
         self.core = ov.Core()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
