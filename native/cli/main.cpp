@@ -223,6 +223,8 @@ int main(int argc, char** argv) {
         char line[64];
         std::snprintf(line, sizeof line, ",%.4f\n", seconds);
         csv += csv_field(name) + line;
+        // kept current (best effort), so a run killed part-way leaves the times --resume keeps
+        write_text_atomic(fs::path(outputs) / "efficiency.csv", csv);
         if (!quiet) std::fprintf(stderr, "%s %.2fs\n", name.c_str(), seconds);
     }
     umedsam_close(session);

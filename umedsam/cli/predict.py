@@ -58,7 +58,10 @@ def predict(
         raise fail(str(exc))
     failed: list[str] = []
     with predictor, progress("predict", n) as advance:
-        results = predict_folder(predictor, inputs, outputs, overlays, _reporter(advance, failed), sidecars, resume)
+        try:
+            results = predict_folder(predictor, inputs, outputs, overlays, _reporter(advance, failed), sidecars, resume)
+        except UmedsamError as exc:  # efficiency.csv could not be written (a full disk): the cases are reported
+            raise fail(str(exc))
     done = sum(r.ok and not r.skipped for r in results)
     skipped = sum(r.skipped for r in results)
     typer.echo(f"{done}/{len(results)} cases written to {outputs} "

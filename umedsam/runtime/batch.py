@@ -53,6 +53,10 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
         return CaseResult(path.name, time.perf_counter() - start, True, None, warnings, seg)
     except UmedsamError as exc:
         return CaseResult(path.name, time.perf_counter() - start, False, str(exc))
+    except OSError as exc:  # a full disk, a quota, a vanished folder: this case fails, the others still run
+        target = Path(exc.filename) if exc.filename else out_dir / path.name
+        return CaseResult(path.name, time.perf_counter() - start, False,
+                          f"{target}: cannot write ({exc.strerror or exc})")
 
 
 def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path,
@@ -69,7 +73,7 @@ def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path
     out_dir.mkdir(parents=True, exist_ok=True)
     overlays = Path(overlay_dir) if overlay_dir is not None else None
     before = _previous_times(out_dir / "efficiency.csv") if resume else {}
-    results = []
+    results: list[CaseResult] = []
     for path in find_cases(inputs):
         if resume and output_problem(path, out_dir / path.name) is None:
             result = CaseResult(path.name, before.get(path.name, 0.0), True, skipped=True)
@@ -79,12 +83,23 @@ def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path
             continue
         result = predict_case(predictor, path, out_dir, overlays, sidecars)
         results.append(result)
+        if result.ok:  # kept current, so a run killed part-way leaves the times --resume keeps
+            _write_efficiency(out_dir, results, before, strict=False)
         if on_case is not None:
             on_case(result)
+    _write_efficiency(out_dir, results, before, strict=True)
+    return results
+
+
+def _write_efficiency(out_dir: Path, results: list[CaseResult], before: dict[str, float], strict: bool) -> None:
+    """``efficiency.csv`` (atomically); a failure is an error at the end of the run, ignored before it."""
     lines = ["case,time"] + [f"{r.name},{r.seconds:.4f}" for r in results
                              if r.ok and (not r.skipped or r.name in before)]
-    write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
-    return results
+    try:
+        write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
+    except OSError as exc:
+        if strict:
+            raise UmedsamError(f"{out_dir / 'efficiency.csv'}: cannot write ({exc.strerror or exc})") from None
 
 
 def _previous_times(csv: Path) -> dict[str, float]:
