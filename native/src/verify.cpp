@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -76,11 +77,9 @@ bool make_parent_dirs(const std::string& file) {
 
 // Best effort, atomic (a unique temporary file renamed over the cache): a cache that cannot be
 // written only costs the hashing next time.
-void save_cache(const std::string& path, const nlohmann::json& added) {
-    if (path.empty() || added.empty() || !make_parent_dirs(path)) return;
-    nlohmann::json files = load_cache(path);  // keep what another process added meanwhile
-    for (auto it = added.begin(); it != added.end(); ++it) files[it.key()] = it.value();
-    const std::string text = nlohmann::json{{"version", CACHE_VERSION}, {"files", files}}.dump() + "\n";
+void write_json_atomic(const std::string& path, const nlohmann::json& data) {
+    if (path.empty() || !make_parent_dirs(path)) return;
+    const std::string text = data.dump() + "\n";
     std::string tmp = path + ".XXXXXX";
     std::vector<char> name(tmp.begin(), tmp.end());
     name.push_back('\0');
@@ -93,6 +92,33 @@ void save_cache(const std::string& path, const nlohmann::json& added) {
     if (!ok || std::rename(name.data(), path.c_str()) != 0) ::unlink(name.data());
 }
 
+void save_cache(const std::string& path, const nlohmann::json& added) {
+    if (path.empty() || added.empty()) return;
+    nlohmann::json files = load_cache(path);  // keep what another process added meanwhile
+    for (auto it = added.begin(); it != added.end(); ++it) files[it.key()] = it.value();
+    write_json_atomic(path, nlohmann::json{{"version", CACHE_VERSION}, {"files", files}});
+}
+
+constexpr const char* BLOB_RECORD = "umedsam-blobs.json";  // umedsam/runtime/integrity.py's BLOB_RECORD
+
+nlohmann::json load_blob_record(const std::string& dir) {
+    nlohmann::json out = nlohmann::json::object();
+    std::ifstream in(dir + "/" + BLOB_RECORD);
+    if (!in) return out;
+    try {
+        const nlohmann::json data = nlohmann::json::parse(in);
+        if (data.is_object() && data.contains("blobs") && data["blobs"].is_object())
+            for (auto it = data["blobs"].begin(); it != data["blobs"].end(); ++it)
+                if (it.value().is_string()) out[it.key()] = it.value();
+    } catch (const std::exception&) {
+    }
+    return out;
+}
+
+void write_blob_record(const std::string& dir, const nlohmann::json& blobs) {
+    write_json_atomic(dir + "/" + BLOB_RECORD, nlohmann::json{{"version", CACHE_VERSION}, {"blobs", blobs}});
+}
+
 std::string stem_of(const std::string& name) { return name.substr(0, name.find('.')); }
 
 std::pair<std::string, std::string> split_dir(const std::string& rel) {
@@ -102,6 +128,42 @@ std::pair<std::string, std::string> split_dir(const std::string& rel) {
 }
 
 }  // namespace
+
+DigestCache::DigestCache() : path_(verify_cache_path()) {
+    if (!path_.empty()) entries_ = load_cache(path_);
+}
+
+bool DigestCache::sha256(const std::string& path, std::string& digest) {
+    const std::string real = real_path(path);
+    StatKey key;
+    if (!stat_key(real, key)) return false;
+    if (entries_.contains(real) && entries_[real].is_object()) {
+        const auto& e = entries_[real];
+        try {
+            const StatKey have{e.at("size").get<int64_t>(), e.at("ino").get<int64_t>(), e.at("dev").get<int64_t>(),
+                               e.at("mtime_ns").get<int64_t>(), e.at("ctime_ns").get<int64_t>()};
+            if (have == key && e.at("sha256").is_string()) {
+                digest = e.at("sha256").get<std::string>();
+                return true;
+            }
+        } catch (const std::exception&) {
+        }
+    }
+    digest = sha256_file(real);
+    StatKey after;
+    if (stat_key(real, after) && after == key) {  // unchanged while it was read: safe to remember
+        const nlohmann::json entry = {{"size", key.size}, {"ino", key.ino}, {"dev", key.dev},
+                                      {"mtime_ns", key.mtime_ns}, {"ctime_ns", key.ctime_ns}, {"sha256", digest}};
+        entries_[real] = entry;
+        added_[real] = entry;
+    }
+    return true;
+}
+
+void DigestCache::save() {
+    save_cache(path_, added_);
+    added_ = nlohmann::json::object();
+}
 
 std::string verify_cache_path() {
     if (const char* env = std::getenv("UMEDSAM_VERIFY_CACHE"); env && *env) return env;
@@ -162,9 +224,7 @@ void verify_bundle(const BundleInfo& bundle) {
         }
         if (!files.contains(rel) && seen.insert(rel).second) todo.emplace_back(graph, "");
     }
-    const std::string cache_path = verify_cache_path();
-    nlohmann::json cache = cache_path.empty() ? nlohmann::json::object() : load_cache(cache_path);
-    nlohmann::json added = nlohmann::json::object();
+    DigestCache cache;
     std::string failure;
     for (const auto& [path, expected] : todo) {
         if (expected.empty()) {
@@ -172,30 +232,10 @@ void verify_bundle(const BundleInfo& bundle) {
                              "(re-export the bundle, or pass --no-verify)";
             break;
         }
-        const std::string real = real_path(path);
-        StatKey key;
-        if (!stat_key(real, key)) {
+        std::string digest;
+        if (!cache.sha256(path, digest)) {
             failure = path + ": file listed in the manifest is missing";
             break;
-        }
-        std::string digest;
-        if (cache.contains(real) && cache[real].is_object()) {
-            const auto& e = cache[real];
-            StatKey have;
-            try {
-                have = {e.at("size").get<int64_t>(), e.at("ino").get<int64_t>(), e.at("dev").get<int64_t>(),
-                        e.at("mtime_ns").get<int64_t>(), e.at("ctime_ns").get<int64_t>()};
-                if (have == key && e.at("sha256").is_string()) digest = e.at("sha256").get<std::string>();
-            } catch (const std::exception&) {
-                digest.clear();
-            }
-        }
-        if (digest.empty()) {
-            digest = sha256_file(real);
-            StatKey after;
-            if (stat_key(real, after) && after == key)
-                added[real] = {{"size", key.size}, {"ino", key.ino}, {"dev", key.dev}, {"mtime_ns", key.mtime_ns},
-                               {"ctime_ns", key.ctime_ns}, {"sha256", digest}};
         }
         if (digest != expected) {
             failure = path + ": sha256 " + digest.substr(0, 12) + "\u2026 does not match the manifest (" +
@@ -204,8 +244,58 @@ void verify_bundle(const BundleInfo& bundle) {
             break;
         }
     }
-    save_cache(cache_path, added);
+    cache.save();
     if (!failure.empty()) throw Error(UMEDSAM_ERR_BUNDLE, failure);
+}
+
+void check_blob_cache(const std::string& cache_dir) {
+    if (cache_dir.empty()) return;
+    const nlohmann::json record = load_blob_record(cache_dir);
+    if (record.empty()) return;
+    DigestCache digests;
+    std::vector<std::string> removed;
+    for (auto it = record.begin(); it != record.end(); ++it) {
+        const std::string blob = cache_dir + "/" + it.key();
+        std::string digest;
+        bool same = false;
+        try {
+            same = digests.sha256(blob, digest) && digest == it.value().get<std::string>();
+        } catch (const Error&) {
+            same = false;
+        }
+        if (same) continue;
+        if (::unlink(blob.c_str()) != 0 && errno != ENOENT) continue;  // undeletable: OpenVINO's checks remain
+        removed.push_back(it.key());
+    }
+    if (!removed.empty()) {
+        nlohmann::json fresh = load_blob_record(cache_dir);  // another process may have added blobs
+        for (const auto& name : removed) fresh.erase(name);
+        write_blob_record(cache_dir, fresh);
+    }
+    digests.save();
+}
+
+void record_blobs(const std::string& cache_dir) {
+    if (cache_dir.empty()) return;
+    const nlohmann::json record = load_blob_record(cache_dir);
+    DigestCache digests;
+    nlohmann::json added = nlohmann::json::object();
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(cache_dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.path().extension() != ".blob" || record.contains(name)) continue;
+        std::string digest;
+        try {
+            if (digests.sha256(entry.path().string(), digest)) added[name] = digest;
+        } catch (const Error&) {
+        }
+    }
+    if (!added.empty()) {
+        nlohmann::json fresh = load_blob_record(cache_dir);
+        for (auto it = added.begin(); it != added.end(); ++it) fresh[it.key()] = it.value();
+        write_blob_record(cache_dir, fresh);
+    }
+    digests.save();
 }
 
 void check_bundle_status(const BundleInfo& bundle) {

@@ -93,3 +93,70 @@ class DigestCache:
         except OSError:
             return
         self.dirty = False
+
+
+# ------------------------------------------------------------------ OpenVINO compile-cache blobs
+#: per cache folder: blob file name -> sha256 recorded when the blob was first seen complete
+BLOB_RECORD = "umedsam-blobs.json"
+
+
+def _blob_record(cache_dir: Path) -> dict[str, str]:
+    try:
+        data = json.loads((cache_dir / BLOB_RECORD).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return {k: v for k, v in data.get("blobs", {}).items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def check_blob_cache(cache_dir: Path, digests: DigestCache | None = None) -> list[str]:
+    """Remove compiled blobs whose sha256 is not the one recorded for them; returns their names.
+
+    OpenVINO rebuilds a truncated or garbage blob by itself, but imports one whose weights were
+    damaged in place and computes NaNs or wrong masks from it (measured: flipping bytes in the
+    middle of the encoder blob gives NaN embeddings). Every blob is therefore recorded (name ->
+    sha256, :func:`record_blobs`) once complete, and checked before each compile: a blob that
+    changed is deleted, so OpenVINO compiles the graph again and rewrites it. The check costs a
+    ``stat`` per blob while blobs are unchanged (digests remembered in :class:`DigestCache`).
+    """
+    record = _blob_record(cache_dir)
+    if not record:
+        return []
+    digests = digests if digests is not None else DigestCache()
+    removed = []
+    for name, digest in record.items():
+        blob = cache_dir / name
+        try:
+            if blob.is_file() and digests.sha256(blob) == digest:
+                continue
+            blob.unlink(missing_ok=True)
+        except OSError:
+            continue  # unreadable or undeletable: OpenVINO's own import checks remain
+        removed.append(name)
+    if removed:
+        _write_record(cache_dir, lambda rec: {k: v for k, v in rec.items() if k not in removed})
+    digests.save()
+    return removed
+
+
+def record_blobs(cache_dir: Path, digests: DigestCache | None = None) -> None:
+    """Record the sha256 of blobs not recorded yet (called after compiling, when OpenVINO has written them)."""
+    record = _blob_record(cache_dir)
+    digests = digests if digests is not None else DigestCache()
+    new = {}
+    for blob in sorted(cache_dir.glob("*.blob")):
+        if blob.name not in record:
+            try:
+                new[blob.name] = digests.sha256(blob)
+            except OSError:
+                continue
+    if new:
+        _write_record(cache_dir, lambda rec: {**rec, **new})
+    digests.save()
+
+
+def _write_record(cache_dir: Path, change) -> None:
+    """Rewrite the record atomically from its current content (another process may have added blobs)."""
+    try:
+        write_json(cache_dir / BLOB_RECORD, {"version": CACHE_VERSION, "blobs": change(_blob_record(cache_dir))})
+    except OSError:
+        pass  # a read-only cache: the blobs stay unrecorded (OpenVINO's own checks remain)
