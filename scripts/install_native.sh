@@ -3,7 +3,7 @@
 # (installed when missing and apt-get is usable as root), then `umedsam native build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="cmake g++ pkg-config ninja-build libzip-dev nlohmann-json3-dev"
+PKGS="cmake g++ pkg-config ninja-build libzip-dev nlohmann-json3-dev libssl-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -157,8 +157,8 @@ def native_build():
     from umedsam.native_build import build
     from umedsam.runtime import native_lib
 
-    try:
-        result = build(jobs=2)
+    try:  # UMEDSAM_NATIVE_PREFIX: install somewhere else than this environment (a shared venv)
+        result = build(jobs=2, prefix=os.environ.get("UMEDSAM_NATIVE_PREFIX") or None)
     except UmedsamError as exc:
         if os.environ.get("UMEDSAM_REQUIRE_NATIVE") == "1":
             pytest.fail(f"native build failed: {exc}")

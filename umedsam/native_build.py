@@ -4,7 +4,7 @@
 (no system OpenVINO), build ``libumedsam.so`` + ``umedsam-native``, install them into the Python
 environment (``<prefix>/bin/umedsam-native`` on its PATH, ``<prefix>/lib/umedsam/libumedsam.so`` where
 the ctypes backend looks). libzip and nlohmann-json come from Debian: ``apt-get install libzip-dev
-nlohmann-json3-dev``; OpenCV's INTER_AREA is ported (``native/src/resize_area.cpp`` says why).
+nlohmann-json3-dev libssl-dev``; OpenCV's INTER_AREA is ported (``native/src/resize_area.cpp`` says why).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from umedsam.errors import UmedsamError
 from umedsam.runtime.native_lib import REPO_NATIVE
 
-APT_PACKAGES = "cmake g++ pkg-config libzip-dev nlohmann-json3-dev"
+APT_PACKAGES = "cmake g++ pkg-config libzip-dev nlohmann-json3-dev libssl-dev"
 
 
 @dataclass

@@ -1,20 +1,28 @@
 // umedsam-native: segment every challenge case of a folder with a bundle, through the C ABI only.
 //
 //   umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M] [--cache-dir DIR]
+//                  [--resume] [--no-verify] [--allow-failed]
 //
 // The same contract as `umedsam-predict --no-sidecars`: INPUTS is an imgs/ folder or a root holding
 // imgs/; every *.npz case is segmented into OUTPUTS/<name> (segs, uint16) written atomically, and
 // OUTPUTS/efficiency.csv (case,time) lists wall seconds per case including npz I/O. A malformed
 // case is reported in one line and skipped; the exit code is 1 if any case failed, 2 on bad usage
-// or a bundle that cannot be opened.
+// or a bundle that cannot be opened (a graph file whose sha256 differs from the manifest's, unless
+// --no-verify; a bundle whose manifest says "status": "failed", unless --allow-failed). --resume
+// skips the cases whose output is already complete and valid (umedsam_check_output).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "umedsam.h"
 
@@ -24,10 +32,13 @@ namespace {
 
 const char* USAGE =
     "usage: umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M]\n"
-    "                      [--cache-dir DIR] [--compile-only] [--quiet] [--version]\n"
+    "                      [--cache-dir DIR] [--compile-only] [--resume] [--no-verify] [--allow-failed]\n"
+    "                      [--quiet] [--version]\n"
     "Segment every challenge case (2D*.npz / 3D*.npz) in INPUTS (an imgs/ folder or its root) into\n"
     "OUTPUTS with an exported bundle (OpenVINO IR or ONNX) on OpenVINO. --compile-only opens the\n"
-    "bundle (filling the compiled-blob cache) and exits.\n";
+    "bundle (filling the compiled-blob cache) and exits. --resume skips cases whose output is complete\n"
+    "and valid. --no-verify skips the sha256 check of the graph files against the manifest;\n"
+    "--allow-failed opens a bundle whose manifest status is \"failed\".\n";
 
 int usage_error(const std::string& msg) {
     std::fprintf(stderr, "umedsam-native: %s\n%s", msg.c_str(), USAGE);
@@ -40,6 +51,12 @@ bool parse_number(const char* text, double& out) {
     return end && *end == '\0' && end != text;
 }
 
+mode_t current_umask() {
+    const mode_t mask = ::umask(022);
+    ::umask(mask);
+    return mask;
+}
+
 // Escape a case name for the CSV (names with commas or quotes are legal file names).
 std::string csv_field(const std::string& s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -48,12 +65,23 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
+// A unique temporary name (two runs may share an output folder), fsync, rename.
 bool write_text_atomic(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) return false;
+    std::string pattern = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
+    const int fd = ::mkstemp(pattern.data());
+    if (fd < 0) return false;
+    ::fchmod(fd, 0666 & ~current_umask());
+    const fs::path tmp = pattern;
+    FILE* f = ::fdopen(fd, "wb");
+    if (!f) {
+        ::close(fd);
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        return false;
+    }
     bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
     ok = (std::fflush(f) == 0) && ok;
+    ok = (::fsync(::fileno(f)) == 0) && ok;
     ok = (std::fclose(f) == 0) && ok;
     std::error_code ec;
     if (ok) fs::rename(tmp, path, ec);
@@ -61,11 +89,24 @@ bool write_text_atomic(const fs::path& path, const std::string& text) {
     return ok && !ec;
 }
 
+// Rows of a previous efficiency.csv (name -> the row), so --resume keeps the times of skipped cases.
+std::map<std::string, std::string> previous_rows(const fs::path& csv) {
+    std::map<std::string, std::string> rows;
+    std::ifstream in(csv);
+    std::string line;
+    while (std::getline(in, line)) {
+        const size_t comma = line.rfind(',');
+        if (comma == std::string::npos || line.rfind("case,", 0) == 0 || line[0] == '"') continue;
+        rows[line.substr(0, comma)] = line + "\n";
+    }
+    return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string inputs, outputs, bundle, cache_dir;
-    bool cache_dir_set = false, compile_only = false, quiet = false;
+    bool cache_dir_set = false, compile_only = false, quiet = false, resume = false;
     umedsam_options options;
     umedsam_options_default(&options);
     for (int i = 1; i < argc; ++i) {
@@ -93,6 +134,12 @@ int main(int argc, char** argv) {
             else if (!parse_number(v, num) || num < 0) return usage_error(a + " needs a non-negative number");
             else if (a == "--threads") options.threads = static_cast<int32_t>(num);
             else options.max_cache_mb = num;
+        } else if (a == "--resume") {
+            resume = true;
+        } else if (a == "--no-verify") {
+            options.verify = 0;
+        } else if (a == "--allow-failed") {
+            options.allow_failed = 1;
         } else if (a == "--compile-only") {
             compile_only = true;
         } else if (a == "--quiet" || a == "-q") {
@@ -140,12 +187,21 @@ int main(int argc, char** argv) {
         return 0;
     }
     int failed = 0;
+    size_t skipped = 0;
     double total = 0;
     std::string csv = "case,time\n";
+    const auto before = resume ? previous_rows(fs::path(outputs) / "efficiency.csv") : std::map<std::string, std::string>{};
     for (const auto& path : cases) {
         const auto start = std::chrono::steady_clock::now();
         const std::string name = path.filename().string();
         const fs::path out = fs::path(outputs) / name;
+        if (resume && fs::exists(out) && umedsam_check_output(path.c_str(), out.c_str()) == UMEDSAM_OK) {
+            ++skipped;
+            const auto row = before.find(csv_field(name));
+            if (row != before.end()) csv += row->second;
+            if (!quiet) std::fprintf(stderr, "%s skipped (output complete)\n", name.c_str());
+            continue;
+        }
         const umedsam_status st = umedsam_segment_file(session, path.c_str(), out.c_str());
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const std::string warnings = umedsam_warnings(session);
@@ -167,6 +223,8 @@ int main(int argc, char** argv) {
         char line[64];
         std::snprintf(line, sizeof line, ",%.4f\n", seconds);
         csv += csv_field(name) + line;
+        // kept current (best effort), so a run killed part-way leaves the times --resume keeps
+        write_text_atomic(fs::path(outputs) / "efficiency.csv", csv);
         if (!quiet) std::fprintf(stderr, "%s %.2fs\n", name.c_str(), seconds);
     }
     umedsam_close(session);
@@ -174,6 +232,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: %s/efficiency.csv: cannot write\n", outputs.c_str());
         failed += 1;
     }
-    std::printf("%zu/%zu cases written to %s (%.1fs total)\n", cases.size() - failed, cases.size(), outputs.c_str(), total);
+    std::printf("%zu/%zu cases written to %s (%.1fs total)", cases.size() - failed - skipped, cases.size(), outputs.c_str(),
+                total);
+    if (skipped) std::printf(", %zu already complete", skipped);
+    std::printf("\n");
     return failed ? 1 : 0;
 }

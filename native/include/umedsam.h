@@ -64,6 +64,10 @@ typedef struct {
     const char* cache_dir;  /* compiled-blob cache; NULL: $UMEDSAM_OV_CACHE or ~/.cache/umedsam/openvino;
                                "" disables it */
     double max_cache_mb;    /* bound of the 3D slice-embedding cache (MiB); default 1024 */
+    /* Added after the first release (callers passing a smaller size get the defaults): */
+    int32_t verify;         /* 1 (default): refuse graph files whose sha256 differs from the manifest's
+                               (digests remembered by stat in the shared verified.json); 0: skip */
+    int32_t allow_failed;   /* 0 (default): refuse a bundle whose manifest status is "failed"; 1: open it */
 } umedsam_options;
 
 /* Seconds per stage and counters of the last segment call of a session. */
@@ -123,6 +127,11 @@ UMEDSAM_API umedsam_status umedsam_segment_file(umedsam_session* session, const 
 
 /* Read and validate a case file without a session (kind by the file-name prefix, as the challenge). */
 UMEDSAM_API umedsam_status umedsam_check_case(const char* path, umedsam_case_info* info);
+
+/* Whether out_path already holds a complete, valid prediction for the case in_path (a readable npz
+ * whose `segs`, CRC checked, is an integer array of the case's image shape): UMEDSAM_OK, else
+ * UMEDSAM_ERR_CASE with the reason. umedsam-native --resume skips the cases where this is OK. */
+UMEDSAM_API umedsam_status umedsam_check_output(const char* in_path, const char* out_path);
 
 /* The model stages on their own (for benchmarks and parity of tensors).
  * encode: images (batch, 3, 256, 256) float32 normalised and padded -> embeddings (batch, 256, 64, 64).

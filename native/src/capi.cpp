@@ -17,6 +17,7 @@
 #include "imaging.hpp"
 #include "predictor.hpp"
 #include "umedsam.h"
+#include "verify.hpp"
 
 #ifndef UMEDSAM_VERSION
 #define UMEDSAM_VERSION "0.0.0"
@@ -104,6 +105,7 @@ void umedsam_options_default(umedsam_options* options) {
     std::memset(options, 0, sizeof(*options));
     options->size = sizeof(umedsam_options);
     options->max_cache_mb = 1024;
+    options->verify = 1;
 }
 
 umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* options, umedsam_session** session) {
@@ -121,19 +123,24 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         require(opts.threads >= 0, "umedsam_open: threads must be >= 0");
         auto s = std::make_unique<umedsam_session>();
         s->bundle = umedsam::read_bundle(bundle_dir);
+        if (!opts.allow_failed) umedsam::check_bundle_status(s->bundle);
+        if (opts.verify) umedsam::verify_bundle(s->bundle);  // before OpenVINO reads any graph
         const char* env_device = std::getenv("UMEDSAM_OV_DEVICE");
         s->options.device = opts.device ? opts.device : (env_device && *env_device ? env_device : "CPU");
         s->options.threads = opts.threads;
         s->options.cache_dir = opts.cache_dir ? opts.cache_dir : default_cache_dir();
         if (!s->options.cache_dir.empty() && !make_dirs(s->options.cache_dir)) s->options.cache_dir.clear();
+        umedsam::check_blob_cache(s->options.cache_dir);  // blobs damaged in place are deleted and rebuilt
         s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options);
+        umedsam::record_blobs(s->options.cache_dir);
         s->predictor = std::make_unique<umedsam::Predictor>(*s->engine, opts.max_cache_mb);
         nlohmann::json info = {
             {"bundle", s->bundle.root}, {"format", s->bundle.format}, {"precision", s->bundle.precision},
             {"encoder", s->bundle.encoder}, {"decoder", s->bundle.decoder}, {"device", s->options.device},
             {"threads", s->engine->threads()}, {"inference_precision", s->engine->inference_precision()},
             {"cache_dir", s->options.cache_dir}, {"openvino", umedsam::Engine::openvino_version()},
-            {"version", umedsam_version()}, {"abi", UMEDSAM_ABI_VERSION}, {"max_cache_mb", opts.max_cache_mb}};
+            {"version", umedsam_version()}, {"abi", UMEDSAM_ABI_VERSION}, {"max_cache_mb", opts.max_cache_mb},
+            {"verified", opts.verify != 0}};
         try {
             info["manifest"] = nlohmann::json::parse(s->bundle.manifest_json);
         } catch (...) {
@@ -201,6 +208,13 @@ umedsam_status umedsam_segment_file(umedsam_session* session, const char* in_pat
         for (const auto& w : c.warnings) all += (all.empty() ? "" : "\n") + w;
         for (const auto& w : session->predictor->warnings()) all += (all.empty() ? "" : "\n") + std::string(in_path) + ": " + w;
         session->warnings = all;
+    });
+}
+
+umedsam_status umedsam_check_output(const char* in_path, const char* out_path) {
+    return guarded([&] {
+        require(in_path && out_path, "umedsam_check_output: null argument");
+        umedsam::check_output(in_path, out_path);
     });
 }
 

@@ -1,6 +1,7 @@
 #include "cases.hpp"
 
 #include <cmath>
+#include <functional>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -12,6 +13,10 @@
 namespace umedsam {
 
 namespace {
+
+constexpr uint64_t SMALL_ARRAY_BYTES = UINT64_C(16) << 20;  // boxes, spacing (umedsam/data/npz.py)
+constexpr int64_t MAX_BOXES = 65535;                          // labels are uint16
+constexpr double MAX_SPACING = 1e4;
 
 std::string base_name(const std::string& path) {
     const size_t slash = path.find_last_of('/');
@@ -30,7 +35,7 @@ NpyArray get(const NpzReader& npz, const std::string& path, const std::string& k
         for (const auto& k : npz.keys()) present += (present.empty() ? "" : ", ") + k;
         throw case_error(path, key, "missing (keys present: " + (present.empty() ? "none" : present) + ")");
     }
-    return npz.array(key, max_array_bytes());
+    return npz.array(key, key == "boxes" || key == "spacing" ? SMALL_ARRAY_BYTES : max_array_bytes());
 }
 
 }  // namespace
@@ -40,7 +45,7 @@ uint64_t max_array_bytes() {
         const double mb = std::atof(env);
         if (mb > 0) return static_cast<uint64_t>(mb * 1024 * 1024);
     }
-    return UINT64_C(8) << 30;
+    return UINT64_C(2048) << 20;
 }
 
 Case load_case(const std::string& path) {
@@ -52,11 +57,23 @@ Case load_case(const std::string& path) {
     else throw case_error(path, "<name>", "file name must start with '2D' or '3D' (the challenge's case kind)");
 
     NpzReader npz(path);
+    std::function<void()> spacing_check;
     NpyArray imgs = get(npz, path, "imgs");
     NpyArray boxes = get(npz, path, "boxes");
     if (npz.has("spacing")) {
-        npz.array("spacing", max_array_bytes());  // read (and so validated) like numpy does; not used
+        // not used by inference, but a nonsensical spacing is refused as umedsam/data/npz.py does
+        const NpyArray spacing = get(npz, path, "spacing");
         c.has_spacing = true;
+        spacing_check = [spacing, path] {
+            if (spacing.kind == 'b') throw case_error(path, "spacing", "dtype bool is not numeric");
+            if (spacing.shape.size() != 1 || spacing.shape[0] < 2 || spacing.shape[0] > 3)
+                throw case_error(path, "spacing", "shape " + shape_text(spacing.shape) + " is not (3,) (or (2,) for a 2D image)");
+            for (int64_t i = 0; i < spacing.count(); ++i)
+                if (!std::isfinite(spacing.at(i))) throw case_error(path, "spacing", "contains NaN or infinity");
+            for (int64_t i = 0; i < spacing.count(); ++i)
+                if (!(spacing.at(i) > 0 && spacing.at(i) <= MAX_SPACING))
+                    throw case_error(path, "spacing", "values must lie in (0, 10000]");
+        };
     }
 
     // imgs
@@ -89,6 +106,8 @@ Case load_case(const std::string& path) {
         if (bshape.size() != 2 || bshape[1] != width)
             throw case_error(path, "boxes", "shape " + shape_text(boxes.shape) + " is not (N, " + std::to_string(width) + ")");
         c.n_boxes = bshape[0];
+        if (c.n_boxes > MAX_BOXES)
+            throw case_error(path, "boxes", std::to_string(c.n_boxes) + " boxes; at most 65535 fit the uint16 labels");
         c.boxes.resize(static_cast<size_t>(count));
         for (int64_t i = 0; i < count; ++i) {
             c.boxes[i] = boxes.at(i);
@@ -101,10 +120,20 @@ Case load_case(const std::string& path) {
                     throw case_error(path, "boxes", "box " + std::to_string(k + 1) + " has " + "xyz"[axis] + "_min > " +
                                                         "xyz"[axis] + "_max");
     }
+    if (spacing_check) spacing_check();  // after imgs and boxes, in umedsam/data/npz.py's order
     if (c.kind == 3 && !c.has_spacing)
         c.warnings.push_back(path + ": field 'spacing': missing; inference runs, evaluation will need it");
     if (c.n_boxes == 0) c.warnings.push_back(path + ": field 'boxes': no boxes; writing an all-zero segs");
     return c;
+}
+
+void check_output(const std::string& in_path, const std::string& out_path) {
+    std::vector<int64_t> want = NpzReader(in_path).declared_shape("imgs");
+    if (base_name(in_path).rfind("2D", 0) == 0 && want.size() == 3) want.pop_back();
+    const NpyArray segs = NpzReader(out_path).array("segs", max_array_bytes());
+    if (segs.kind != 'u' && segs.kind != 'i') throw case_error(out_path, "segs", "dtype " + segs.dtype_name() + " is not an integer label map");
+    if (segs.shape != want)
+        throw case_error(out_path, "segs", "shape " + shape_text(segs.shape) + " is not the case's " + shape_text(want));
 }
 
 void save_segs(const std::string& out_path, const std::vector<int64_t>& shape, const std::vector<uint16_t>& segs) {

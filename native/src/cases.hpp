@@ -20,11 +20,16 @@ struct Case {
     std::vector<std::string> warnings;
 };
 
-// Largest array a case may hold (bytes); $UMEDSAM_MAX_ARRAY_MB overrides. Default 8 GiB, the
-// challenge container's memory.
+// Largest image array a case may hold (bytes); $UMEDSAM_MAX_ARRAY_MB overrides. Default 2 GiB, as
+// umedsam/data/npz.py (a quarter of the challenge container's 8 GB: labels and masks need 3x more).
 uint64_t max_array_bytes();
 
 Case load_case(const std::string& path);
+
+// Whether out_path holds a complete, valid prediction for the case in_path: a readable npz whose
+// `segs` (CRC checked) is an integer array of the case's image shape without the colour axis.
+// Throws Error(UMEDSAM_ERR_CASE) saying what is wrong (umedsam-native --resume redoes such cases).
+void check_output(const std::string& in_path, const std::string& out_path);
 
 // Write segs (uint16, the case's image shape without the colour axis) to `out_path` atomically.
 void save_segs(const std::string& out_path, const std::vector<int64_t>& shape, const std::vector<uint16_t>& segs);

@@ -158,7 +158,8 @@ double NpyArray::at(int64_t i) const {
     }
 }
 
-NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes) {
+NpyHeader parse_npy_header(const std::vector<uint8_t>& bytes) {
+    NpyHeader h;
     static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0)
         throw invalid_argument("not an .npy array (bad magic)");
@@ -181,7 +182,7 @@ NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes) {
     if (dict.size() != 3 || !dict.count("descr") || !dict.count("fortran_order") || !dict.count("shape"))
         throw invalid_argument("npy header does not hold exactly descr, fortran_order and shape");
 
-    NpyArray arr;
+    NpyArray& arr = h.array;
     const std::string& d = dict["descr"];
     if (d.empty() || d[0] != 's') throw invalid_argument("npy header: descr is not a string");
     arr.descr = d.substr(1);
@@ -201,7 +202,7 @@ NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes) {
 
     const std::string& fo = dict["fortran_order"];
     if (fo != "True" && fo != "False") throw invalid_argument("npy header: fortran_order is not a bool");
-    const bool fortran = fo == "True";
+    h.fortran = fo == "True";
     const std::string& sh = dict["shape"];
     if (sh.empty() || sh[0] != '(') throw invalid_argument("npy header: shape is not a tuple");
     arr.shape = parse_shape(sh);
@@ -210,13 +211,24 @@ NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes) {
     for (int64_t v : arr.shape)
         if (__builtin_mul_overflow(count, static_cast<uint64_t>(v), &count))
             throw invalid_argument("npy header: shape overflows");
-    uint64_t nbytes = 0;
-    if (__builtin_mul_overflow(count, static_cast<uint64_t>(arr.itemsize), &nbytes))
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(arr.itemsize), &h.nbytes))
         throw invalid_argument("npy header: shape overflows");
+    h.count = count;
+    h.big_endian = order == '>';
+    h.data_start = start + hlen;
+    return h;
+}
+
+NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes) {
+    NpyHeader h = parse_npy_header(bytes);
+    NpyArray arr = std::move(h.array);
+    const uint64_t nbytes = h.nbytes, count = h.count;
+    const bool fortran = h.fortran;
+    const char order = h.big_endian ? '>' : '<';
     if (nbytes > max_bytes)
         throw invalid_argument("array of " + std::to_string(nbytes) + " bytes exceeds the limit of " +
                                std::to_string(max_bytes));
-    const size_t data_start = start + hlen;
+    const size_t data_start = h.data_start;
     if (nbytes > bytes.size() - data_start)
         throw invalid_argument("array data truncated (" + std::to_string(bytes.size() - data_start) + " of " +
                                std::to_string(nbytes) + " bytes)");

@@ -22,6 +22,18 @@ struct NpyArray {
     double at(int64_t i) const;
 };
 
+// What an .npy header declares, parsed and validated without the data (arrays' data is absent).
+struct NpyHeader {
+    NpyArray array;            // kind, itemsize, descr, shape; data empty
+    bool fortran = false, big_endian = false;
+    uint64_t count = 0, nbytes = 0;  // elements and data bytes the shape declares (overflow refused)
+    size_t data_start = 0;     // offset of the data: magic + header length
+};
+
+// Parse the header at the start of `bytes` (which may hold only the beginning of the file). Throws
+// std::invalid_argument like parse_npy.
+NpyHeader parse_npy_header(const std::vector<uint8_t>& bytes);
+
 // Parse a whole .npy file. Throws std::invalid_argument with a short reason on any malformation
 // (the caller adds the file and field); `max_bytes` bounds the array data.
 NpyArray parse_npy(const std::vector<uint8_t>& bytes, uint64_t max_bytes);

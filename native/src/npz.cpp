@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -91,13 +92,55 @@ NpyArray NpzReader::array(const std::string& key, uint64_t max_bytes) const {
     if (index < 0 || zip_stat_index(zip_, static_cast<zip_uint64_t>(index), 0, &st) != 0 ||
         !(st.valid & ZIP_STAT_SIZE))
         throw case_error(path_, key, "unreadable (no size in the zip directory)");
-    if (st.size > max_bytes + 4096)
-        throw case_error(path_, key, "member of " + std::to_string(st.size) + " bytes exceeds the limit of " +
-                                         std::to_string(max_bytes));
+    // Zip bombs: the directory's size and the header's shape x itemsize are checked against the limit
+    // and each other before the data is inflated or its buffer allocated (umedsam/data/npz.py does
+    // the same). libzip stops at the directory's size and checks the CRC, so a lying directory fails.
+    if (st.size > max_bytes + 65536)
+        throw case_error(path_, key, "member inflates to " + std::to_string(st.size) + " bytes, over the limit of " +
+                                         std::to_string(max_bytes) + " (UMEDSAM_MAX_ARRAY_MB)");
     zip_file_t* f = zip_fopen_index(zip_, static_cast<zip_uint64_t>(index), 0);
     if (!f) throw case_error(path_, key, std::string("unreadable (") + zip_strerror(zip_) + ")");
-    std::vector<uint8_t> bytes(static_cast<size_t>(st.size));
+    std::vector<uint8_t> bytes(static_cast<size_t>(std::min<zip_uint64_t>(st.size, 65536 + 16)));
     zip_uint64_t got = 0;
+    auto read_to = [&](zip_uint64_t want) {
+        while (got < want) {
+            const zip_int64_t r = zip_fread(f, bytes.data() + got, want - got);
+            if (r < 0) {
+                std::string msg = zip_file_strerror(f);
+                zip_fclose(f);
+                throw case_error(path_, key, "unreadable (" + msg + ")");
+            }
+            if (r == 0) break;
+            got += static_cast<zip_uint64_t>(r);
+        }
+    };
+    read_to(bytes.size());
+    if (bytes.size() >= 6 && bytes[0] == 0x93 && bytes[1] == 'N') {  // bad magic: parse_npy reports it below
+        NpyHeader h;
+        try {
+            h = parse_npy_header(std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(got)));
+        } catch (const std::invalid_argument& e) {
+            zip_fclose(f);
+            throw case_error(path_, key, e.what());
+        }
+        std::string shape = "(";
+        for (size_t k = 0; k < h.array.shape.size(); ++k) shape += (k ? ", " : "") + std::to_string(h.array.shape[k]);
+        shape += h.array.shape.size() == 1 ? ",)" : ")";
+        if (h.nbytes > max_bytes) {
+            zip_fclose(f);
+            throw case_error(path_, key, "shape " + shape + " of " + h.array.dtype_name() + " declares " +
+                                             std::to_string(h.nbytes) + " bytes, over the limit of " +
+                                             std::to_string(max_bytes) + " (UMEDSAM_MAX_ARRAY_MB)");
+        }
+        if (h.data_start + h.nbytes != st.size) {
+            zip_fclose(f);
+            throw case_error(path_, key, "shape " + shape + " of " + h.array.dtype_name() +
+                                             " does not match the member's size (" +
+                                             std::to_string(st.size - std::min<uint64_t>(st.size, h.data_start)) +
+                                             " data bytes, " + std::to_string(h.nbytes) + " declared)");
+        }
+    }
+    bytes.resize(static_cast<size_t>(st.size));  // only now the whole member's buffer
     while (got < st.size) {
         const zip_int64_t r = zip_fread(f, bytes.data() + got, st.size - got);
         if (r < 0) {
@@ -117,6 +160,25 @@ NpyArray NpzReader::array(const std::string& key, uint64_t max_bytes) const {
     if (got != st.size || tail > 0) throw case_error(path_, key, "unreadable (member size does not match the zip directory)");
     try {
         return parse_npy(bytes, max_bytes);
+    } catch (const std::invalid_argument& e) {
+        throw case_error(path_, key, e.what());
+    }
+}
+
+std::vector<int64_t> NpzReader::declared_shape(const std::string& key) const {
+    size_t idx = keys_.size();
+    for (size_t i = 0; i < keys_.size(); ++i)
+        if (keys_[i] == key) { idx = i; break; }
+    if (idx == keys_.size()) throw case_error(path_, key, "missing");
+    zip_file_t* f = zip_fopen(zip_, members_[idx].c_str(), ZIP_FL_ENC_RAW);
+    if (!f) throw case_error(path_, key, std::string("unreadable (") + zip_strerror(zip_) + ")");
+    std::vector<uint8_t> bytes(65536 + 16);
+    const zip_int64_t r = zip_fread(f, bytes.data(), bytes.size());
+    zip_fclose(f);
+    if (r < 0) throw case_error(path_, key, "unreadable");
+    bytes.resize(static_cast<size_t>(r));
+    try {
+        return parse_npy_header(bytes).array.shape;
     } catch (const std::invalid_argument& e) {
         throw case_error(path_, key, e.what());
     }

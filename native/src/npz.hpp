@@ -24,6 +24,8 @@ public:
     bool has(const std::string& key) const;
     // The parsed array; throws Error(UMEDSAM_ERR_CASE) naming the file and the key.
     NpyArray array(const std::string& key, uint64_t max_bytes) const;
+    // The shape the member's .npy header declares, reading only the header (for --resume).
+    std::vector<int64_t> declared_shape(const std::string& key) const;
 
 private:
     std::string path_;

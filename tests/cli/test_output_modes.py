@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 
 def _run(args: list[str], umask: int = 0o022, exe: str | None = None) -> subprocess.CompletedProcess:
@@ -36,13 +35,15 @@ def _assert_modes(root: Path, file_mode: int, dir_mode: int) -> None:
 
 def test_predict_eval_export_bench_write_umask_modes(ov_bundle, onnx_bundle, small_2d, tmp_path):
     out = tmp_path / "out"
-    _run(["predict", "-i", str(small_2d), "-o", str(out / "segs"), "--engine", str(ov_bundle[0]), "--threads", "2",
-          "--overlays", str(out / "png")])
+    run = _run(["predict", "-i", str(small_2d), "-o", str(out / "segs"), "--engine", str(ov_bundle[0]), "--threads", "2",
+                "--overlays", str(out / "png")])
+    assert "predict: 1/1 2DBox" in run.stderr   # stderr is a pipe here: plain progress lines, not a silent bar
     _run(["eval", "--segs", str(out / "segs"), "--gts", str(small_2d / "gts"), "--csv", str(out / "eval" / "m.csv"),
           "--json", str(out / "eval" / "m.json")])
     _run(["export", "--target", "openvino", "--from-onnx", str(onnx_bundle[0]), "--no-check", "-o", str(out / "bundle")])
-    _run(["bench", "--engine", str(ov_bundle[0]), "--data", str(small_2d), "--warmup", "0", "--iters", "1",
-          "--no-cold-start", "--threads", "2", "--json", str(out / "bench" / "b.json"), "--png", str(out / "bench" / "b.png")])
+    run = _run(["bench", "--engine", str(ov_bundle[0]), "--data", str(small_2d), "--warmup", "0", "--iters", "1",
+                "--no-cold-start", "--threads", "2", "--json", str(out / "bench" / "b.json"), "--png", str(out / "bench" / "b.png")])
+    assert "benchmarking: " in run.stderr
     _assert_modes(out, 0o644, 0o755)
     assert (out / "png").is_dir() and (out / "bundle" / "manifest.json").is_file() and (out / "bench" / "b.json").is_file()
 

@@ -27,6 +27,9 @@ def predict(
     sidecars: bool = typer.Option(True, "--sidecars/--no-sidecars", help="Write a JSON sidecar (per-box IoU, timings) per case."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Run on Ray: 'local' (start a lean local cluster) or an existing cluster's address; needs umedsam[cluster]."),
     workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: worker processes (default: cores // threads)."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the bundle's graph files against the sha256 in its manifest (default on; digests are remembered by file stat)."),
+    allow_failed: bool = typer.Option(False, "--allow-failed", help="Run a bundle whose manifest status is 'failed' (refused by default)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip cases whose output is already complete and valid (readable segs of the case's shape)."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -36,23 +39,36 @@ def predict(
     """
     from umedsam.data.npz import require_cases
     from umedsam.runtime.batch import predict_folder
+    from umedsam.runtime.bundle import refuse_failed
     from umedsam.runtime.predictor import Predictor
 
+    if not allow_failed:
+        try:
+            refuse_failed(engine)
+        except UmedsamError as exc:
+            raise fail(str(exc))
     if cluster is not None:
+        if resume or not verify:
+            raise fail("--resume and --no-verify are not supported with --cluster")
         return _predict_on_cluster(inputs, outputs, engine, backend, threads, cluster, workers, overlays, sidecars,
                                    dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb))
     try:
         n = len(require_cases(inputs))
         predictor = Predictor(engine, backend=backend, threads=threads, box_batch=box_batch,
-                              slice_batch=slice_batch, max_cache_mb=max_cache_mb)
+                              slice_batch=slice_batch, max_cache_mb=max_cache_mb, verify=verify)
     except UmedsamError as exc:
         raise fail(str(exc))
     failed: list[str] = []
     with predictor, progress("predict", n) as advance:
-        results = predict_folder(predictor, inputs, outputs, overlays, _reporter(advance, failed), sidecars)
-    done = sum(r.ok for r in results)
+        try:
+            results = predict_folder(predictor, inputs, outputs, overlays, _reporter(advance, failed), sidecars, resume)
+        except UmedsamError as exc:  # efficiency.csv could not be written (a full disk): the cases are reported
+            raise fail(str(exc))
+    done = sum(r.ok and not r.skipped for r in results)
+    skipped = sum(r.skipped for r in results)
     typer.echo(f"{done}/{len(results)} cases written to {outputs} "
-               f"({sum(r.seconds for r in results if r.ok):.1f}s total)")
+               f"({sum(r.seconds for r in results if r.ok and not r.skipped):.1f}s total"
+               + (f"; {skipped} already complete)" if skipped else ")"))
     if failed:
         raise typer.Exit(1)
 
@@ -60,6 +76,9 @@ def predict(
 def _reporter(advance, failed: list[str]):
     """Per-case callback of both paths: warnings and one error line as they come, then the progress bar."""
     def on_case(result) -> None:
+        if getattr(result, "skipped", False):
+            advance(f"{result.name} skipped (output complete)")
+            return
         for w in result.warnings:
             warn(w)
         if not result.ok:

@@ -9,11 +9,24 @@ the reference's uint8 wraps at 256 boxes).
 
 Every problem is a :class:`~umedsam.errors.CaseError` whose one-line message names the file and the
 field. Files are always read with ``allow_pickle=False``.
+
+Hostile files are refused before any large allocation: each member's uncompressed size in the zip
+directory and the shape x itemsize its ``.npy`` header declares are checked against a limit
+(:func:`max_array_bytes`: ``$UMEDSAM_MAX_ARRAY_MB``, default 2 GiB for images and label maps, 16 MiB
+for ``boxes``/``spacing``) and against each other, before numpy decompresses a byte of array data.
+A zip bomb (a small file whose member inflates to gigabytes) therefore costs a few kilobytes of
+reading. zipfile stops inflating at the directory's size and checks the CRC, so a directory that
+lies about the size is caught too. Absurd values are refused as well: more boxes than uint16 labels
+can hold, NaN/infinite boxes, and spacings that are not positive finite numbers of at most
+:data:`MAX_SPACING` per axis. The native reader (``native/src/npz.cpp``, ``cases.cpp``) applies the
+same checks with the same limits.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -42,6 +55,60 @@ class Case:
         return self.path.name
 
 
+#: default bound of one image or label-map array (bytes); ``$UMEDSAM_MAX_ARRAY_MB`` overrides
+DEFAULT_MAX_ARRAY_MB = 2048
+#: bound of the small arrays (boxes, spacing): 65535 boxes x 6 float64 need 3 MiB
+SMALL_ARRAY_BYTES = 16 << 20
+#: labels are uint16: box k is label k
+MAX_BOXES = 65535
+#: largest voxel spacing accepted (per axis, in the case's unit: mm for the challenge's CT/MR)
+MAX_SPACING = 1e4
+_SMALL_KEYS = ("boxes", "spacing")
+
+
+def max_array_bytes() -> int:
+    """Largest image/label array a case may hold: ``$UMEDSAM_MAX_ARRAY_MB`` MiB, default 2048."""
+    try:
+        mb = float(os.environ.get("UMEDSAM_MAX_ARRAY_MB", DEFAULT_MAX_ARRAY_MB))
+    except ValueError:
+        mb = DEFAULT_MAX_ARRAY_MB
+    return int((mb if mb > 0 else DEFAULT_MAX_ARRAY_MB) * 1024 * 1024)
+
+
+def _member_limit(key: str) -> int:
+    return SMALL_ARRAY_BYTES if key in _SMALL_KEYS else max_array_bytes()
+
+
+def _check_member(npz: np.lib.npyio.NpzFile, path: Path, key: str) -> None:
+    """Refuse a member whose declared sizes exceed the limit or disagree, reading only its header."""
+    limit = _member_limit(key)
+    member = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+    info = npz.zip.getinfo(member)
+    if info.file_size > limit + 65536:  # a .npy header is at most 64 KiB beyond the data
+        raise CaseError(path, key, f"member inflates to {info.file_size} bytes, over the limit of {limit} "
+                                   f"(UMEDSAM_MAX_ARRAY_MB)")
+    with npz.zip.open(info) as f:
+        try:
+            major, _ = np.lib.format.read_magic(f)
+        except ValueError:
+            return  # not an .npy member: _get reports the bad magic
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        try:
+            shape, _, dtype = read_header(f)
+        except ValueError as exc:
+            raise CaseError(path, key, f"unreadable .npy header ({str(exc).splitlines()[0][:120]})") from None
+        data_start = f.tell()
+    if dtype.hasobject:
+        raise CaseError(path, key, "object array refused (allow_pickle=False)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > limit:
+        raise CaseError(path, key, f"shape {shape} of {dtype} declares {nbytes} bytes, over the limit of {limit} "
+                                   f"(UMEDSAM_MAX_ARRAY_MB)")
+    if data_start + nbytes != info.file_size:
+        raise CaseError(path, key, f"shape {shape} of {dtype} does not match the member's size "
+                                   f"({info.file_size - data_start} data bytes, {nbytes} declared)")
+
+
 def case_kind(path: str | Path) -> str:
     """'2D' or '3D' from the file-name prefix, as the challenge decides it."""
     name = Path(path).name
@@ -67,6 +134,7 @@ def _get(npz: np.lib.npyio.NpzFile, path: Path, key: str, required: bool = True)
             raise CaseError(path, key, f"missing (keys present: {', '.join(npz.files) or 'none'})")
         return None
     try:
+        _check_member(npz, path, key)
         arr = npz[key]
     except ValueError as exc:  # object arrays refused by allow_pickle=False
         msg = "object array refused (allow_pickle=False)" if "pickle" in str(exc) else f"unreadable ({exc})"
@@ -91,6 +159,8 @@ def _check_boxes(path: Path, boxes: np.ndarray, width: int) -> np.ndarray:
         boxes = boxes[None]
     if boxes.ndim != 2 or boxes.shape[1] != width:
         raise CaseError(path, "boxes", f"shape {boxes.shape} is not (N, {width})")
+    if len(boxes) > MAX_BOXES:
+        raise CaseError(path, "boxes", f"{len(boxes)} boxes; at most {MAX_BOXES} fit the uint16 labels")
     if not np.all(np.isfinite(boxes)):
         raise CaseError(path, "boxes", "contains NaN or infinity")
     half = width // 2
@@ -99,6 +169,19 @@ def _check_boxes(path: Path, boxes: np.ndarray, width: int) -> np.ndarray:
         if len(bad):
             raise CaseError(path, "boxes", f"box {int(bad[0]) + 1} has {name}_min > {name}_max")
     return boxes
+
+
+def _check_spacing(path: Path, spacing: np.ndarray) -> None:
+    """Spacing is not used by inference, but a case holding a nonsensical one is refused, not passed on."""
+    if spacing.dtype.kind not in "iuf":
+        raise CaseError(path, "spacing", f"dtype {spacing.dtype} is not numeric")
+    if spacing.ndim != 1 or not 2 <= len(spacing) <= 3:
+        raise CaseError(path, "spacing", f"shape {spacing.shape} is not (3,) (or (2,) for a 2D image)")
+    values = spacing.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise CaseError(path, "spacing", "contains NaN or infinity")
+    if np.any(values <= 0) or np.any(values > MAX_SPACING):
+        raise CaseError(path, "spacing", f"values must lie in (0, {MAX_SPACING:g}]")
 
 
 def _check_imgs(path: Path, imgs: np.ndarray, kind: str) -> None:
@@ -127,6 +210,8 @@ def load_case(path: str | Path) -> Case:
         spacing = _get(npz, path, "spacing", required=False)
     _check_imgs(path, imgs, kind)
     boxes = _check_boxes(path, boxes, 4 if kind == "2D" else 6)
+    if spacing is not None:
+        _check_spacing(path, spacing)
     case = Case(path, kind, imgs, boxes, spacing)
     if kind == "3D" and spacing is None:
         case.warnings.append(f"{path}: field 'spacing': missing; inference runs, evaluation will need it")
@@ -154,6 +239,44 @@ def load_segs(path: str | Path) -> np.ndarray:
     if segs.dtype.kind not in "iub":
         raise CaseError(path, "segs", f"dtype {segs.dtype} is not an integer label map")
     return segs
+
+
+def declared_shape(path: str | Path, key: str) -> tuple[int, ...]:
+    """The shape a member's ``.npy`` header declares, reading only the header (no array data)."""
+    path = Path(path)
+    with _open(path) as npz:
+        if key not in npz.files:
+            raise CaseError(path, key, "missing")
+        member = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+        try:
+            with npz.zip.open(member) as f:
+                major, _ = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                return tuple(read_header(f)[0])
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+            raise CaseError(path, key, f"unreadable ({type(exc).__name__})") from None
+
+
+def output_problem(case_path: str | Path, out_path: str | Path) -> str | None:
+    """None when ``out_path`` holds a complete, valid prediction for the case, else what is wrong.
+
+    Complete and valid: a readable npz (every byte inflated, CRC checked) whose ``segs`` is an integer
+    label map of the case's image shape without the colour axis. ``--resume`` skips such cases; an
+    output that is missing, truncated or of another shape is predicted again.
+    """
+    out_path = Path(out_path)
+    if not out_path.is_file():
+        return f"{out_path}: missing"
+    try:
+        want = declared_shape(case_path, "imgs")
+        if case_kind(case_path) == "2D" and len(want) == 3:
+            want = want[:2]
+        segs = load_segs(out_path)
+    except CaseError as exc:
+        return str(exc)
+    if segs.shape != want:
+        return f"{out_path}: field 'segs': shape {segs.shape} is not the case's {want}"
+    return None
 
 
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:

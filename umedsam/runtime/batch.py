@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from umedsam.common import write_json, write_text_atomic
-from umedsam.data.npz import find_cases, load_case, load_gt, save_segs
+from umedsam.data.npz import find_cases, load_case, load_gt, output_problem, save_segs
 from umedsam.errors import UmedsamError
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.result import Segmentation
@@ -29,6 +29,7 @@ class CaseResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     segmentation: Segmentation | None = None
+    skipped: bool = False  # --resume: the output was already complete and valid
 
 
 def predict_case(predictor: Predictor, path: Path, out_dir: Path,
@@ -59,21 +60,66 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
         return CaseResult(path.name, time.perf_counter() - start, True, None, warnings, seg)
     except UmedsamError as exc:
         return CaseResult(path.name, time.perf_counter() - start, False, str(exc))
+    except OSError as exc:  # a full disk, a quota, a vanished folder: this case fails, the others still run
+        target = Path(exc.filename) if exc.filename else out_dir / path.name
+        return CaseResult(path.name, time.perf_counter() - start, False,
+                          f"{target}: cannot write ({exc.strerror or exc})")
 
 
 def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path,
                    overlay_dir: str | Path | None = None,
-                   on_case: Callable[[CaseResult], None] | None = None, sidecars: bool = True) -> list[CaseResult]:
-    """Predict every ``*.npz`` case of ``inputs`` into ``outputs``; write ``efficiency.csv``."""
+                   on_case: Callable[[CaseResult], None] | None = None, sidecars: bool = True,
+                   resume: bool = False) -> list[CaseResult]:
+    """Predict every ``*.npz`` case of ``inputs`` into ``outputs``; write ``efficiency.csv``.
+
+    ``resume`` skips the cases whose output is already complete and valid
+    (:func:`~umedsam.data.npz.output_problem`), keeping their rows of the previous ``efficiency.csv``:
+    a run killed part-way is finished by running it again.
+    """
     out_dir = Path(outputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     overlays = Path(overlay_dir) if overlay_dir is not None else None
-    results = []
+    before = _previous_times(out_dir / "efficiency.csv") if resume else {}
+    results: list[CaseResult] = []
     for path in find_cases(inputs):
+        if resume and output_problem(path, out_dir / path.name) is None:
+            result = CaseResult(path.name, before.get(path.name, 0.0), True, skipped=True)
+            results.append(result)
+            if on_case is not None:
+                on_case(result)
+            continue
         result = predict_case(predictor, path, out_dir, overlays, sidecars)
         results.append(result)
+        if result.ok:  # kept current, so a run killed part-way leaves the times --resume keeps
+            _write_efficiency(out_dir, results, before, strict=False)
         if on_case is not None:
             on_case(result)
-    lines = ["case,time"] + [f"{r.name},{r.seconds:.4f}" for r in results if r.ok]
-    write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
+    _write_efficiency(out_dir, results, before, strict=True)
     return results
+
+
+def _write_efficiency(out_dir: Path, results: list[CaseResult], before: dict[str, float], strict: bool) -> None:
+    """``efficiency.csv`` (atomically); a failure is an error at the end of the run, ignored before it."""
+    lines = ["case,time"] + [f"{r.name},{r.seconds:.4f}" for r in results
+                             if r.ok and (not r.skipped or r.name in before)]
+    try:
+        write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
+    except OSError as exc:
+        if strict:
+            raise UmedsamError(f"{out_dir / 'efficiency.csv'}: cannot write ({exc.strerror or exc})") from None
+
+
+def _previous_times(csv: Path) -> dict[str, float]:
+    """case -> seconds of an earlier run's ``efficiency.csv`` (empty when absent or unreadable)."""
+    times: dict[str, float] = {}
+    try:
+        lines = csv.read_text().splitlines()[1:]
+    except (OSError, UnicodeDecodeError):
+        return times
+    for line in lines:
+        name, _, value = line.rpartition(",")
+        try:
+            times[name] = float(value)
+        except ValueError:
+            continue
+    return times

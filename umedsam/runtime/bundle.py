@@ -4,6 +4,13 @@ A bundle is a folder holding an encoder graph, a decoder graph and ``manifest.js
 shapes below are the contract between the exporters (``umedsam.export``) and every backend; they
 live here, torch-free, so the runtime never has to import the exporter.
 
+Integrity: every backend open calls :meth:`Bundle.verify_graphs` (unless the user passes
+``--no-verify`` / ``verify=False``): the sha256 of each graph file it will load (and of the files
+that belong to it: an IR's ``.bin``, an ONNX graph's external data) must equal the manifest's, so a
+graph truncated or swapped after export is refused with one line naming the file instead of
+segmenting with whatever it holds. Digests are remembered by stat in ``umedsam.runtime.integrity``
+so a second open costs a ``stat`` per file, not a read of the bundle.
+
 Engine paths resolve as docs/FLAGS.md, "Engine paths" says: a folder is a bundle (its manifest names the graphs);
 a single ``.onnx``/``.xml``/``.plan`` file with a ``manifest.json`` beside it is that bundle;
 a single file without one must be a graph with both stages merged (inputs ``image`` and ``boxes``).
@@ -18,6 +25,7 @@ from typing import Any
 
 from umedsam.assets import sha256_file
 from umedsam.errors import EngineError
+from umedsam.runtime.integrity import DigestCache
 
 BUNDLE_VERSION = 1
 
@@ -82,6 +90,59 @@ class Bundle:
         return bad
 
 
+    def graph_files(self) -> list[tuple[Path, str | None]]:
+        """(file, manifest sha256 or None) for every file the backends load: graphs and their companions.
+
+        A companion is a manifest entry in the graph's folder named after the graph's stem
+        (``encoder.xml`` -> ``encoder.bin``; ``encoder.onnx`` -> ``encoder.onnx.data``).
+        """
+        recorded: dict[str, str] = self.manifest.get("files") or {}
+        out: list[tuple[Path, str | None]] = []
+        seen: set[Path] = set()
+        for graph in self.graphs.values():
+            try:
+                rel = graph.resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                rel = graph.name
+            parent, _, name = rel.rpartition("/")
+            stem = name.split(".")[0]
+            for entry, digest in recorded.items():
+                e_parent, _, e_name = entry.rpartition("/")
+                if e_parent == parent and (e_name == name or e_name.split(".")[0] == stem):
+                    path = self.root / entry
+                    if path not in seen:
+                        seen.add(path)
+                        out.append((path, digest))
+            if rel not in recorded and graph not in seen:
+                seen.add(graph)
+                out.append((graph, None))
+        return out
+
+    def verify_graphs(self, cache: DigestCache | None = None) -> None:
+        """Refuse (EngineError, one line naming the file) a loaded file whose sha256 is not the manifest's.
+
+        A bundle without recorded hashes (a lone graph file, no manifest) has nothing to check; a
+        bundle whose manifest records hashes but not the graph it names is refused too, since the
+        graph cannot be told apart from a swapped one.
+        """
+        if not self.manifest.get("files"):
+            return
+        cache = cache if cache is not None else DigestCache()
+        try:
+            for path, digest in self.graph_files():
+                if digest is None:
+                    raise EngineError(f"{path}: not listed in the manifest's 'files'; its integrity cannot be "
+                                      f"checked (re-export the bundle, or pass --no-verify)")
+                if not path.is_file():
+                    raise EngineError(f"{path}: file listed in the manifest is missing")
+                actual = cache.sha256(path)
+                if actual != digest:
+                    raise EngineError(f"{path}: sha256 {actual[:12]}… does not match the manifest ({digest[:12]}…): "
+                                      f"the file changed after export; re-export the bundle, or pass --no-verify")
+        finally:
+            cache.save()
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The ``manifest.json`` of a bundle folder."""
     path = Path(folder) / "manifest.json"
@@ -133,6 +194,24 @@ def open_bundle(path: str | Path) -> Bundle:
             raise EngineError(f"{path}: the manifest.json beside it does not name this file; pass the bundle folder")
         return bundle
     return Bundle(path.parent, fmt, {"merged": path}, {"format": fmt, "precision": "fp32"})
+
+
+def refuse_failed(engine: str | Path | None) -> None:
+    """EngineError when ``engine`` is a bundle whose manifest says ``"status": "failed"``.
+
+    A failed bundle (export-time check or INT8 gate not passed) may segment differently from its
+    source; ``umedsam-predict`` refuses it unless ``--allow-failed``. Other engines (a ``.pth``, the
+    built-in weights, a lone graph) have no status and pass.
+    """
+    if engine is None:
+        return
+    path = Path(engine)
+    folder = path if path.is_dir() else path.parent
+    if not (folder / "manifest.json").is_file():
+        return
+    if read_manifest(folder).get("status") == "failed":
+        raise EngineError(f"{folder / 'manifest.json'}: field 'status': \"failed\": this bundle failed its check "
+                          f"(export-time check or INT8 gate); pass --allow-failed to run it anyway")
 
 
 def single_stage_error(path: Path, inputs: list[str]) -> EngineError:

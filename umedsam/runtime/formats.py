@@ -48,7 +48,7 @@ FORMATS: tuple[Format, ...] = (
            export_target="openvino", export_precisions=("fp32", "fp16"), quantize_methods=("nncf",)),
     # the C++ runtime over OpenVINO's C API; no suffix selects it: --backend native on a bundle folder
     Format("native", (), f"{_BACKENDS}.native_backend:NativeBackend",
-           "umedsam native build (cmake, g++, Debian's libzip-dev nlohmann-json3-dev)", "cpu", ("c",)),
+           "umedsam native build (cmake, g++, Debian's libzip-dev nlohmann-json3-dev libssl-dev)", "cpu", ("c",)),
     Format("tensorrt", (".plan", ".engine"), f"{_BACKENDS}.tensorrt_backend:TensorRTBackend",
            "pip install tensorrt cuda-python (an NVIDIA GPU and driver are needed)", "gpu", ("trt",),
            export_target="trt", export_precisions=("fp32", "fp16", "int8")),
@@ -112,8 +112,13 @@ def resolve_format(engine: str | Path | None, backend: str | None = None) -> For
     raise EngineError(f"{path}: unknown engine suffix '{path.suffix}' (known: {known}, or a bundle folder)")
 
 
-def load_backend(engine: str | Path | None = None, backend: str | None = None, threads: int | None = None):
-    """Construct the backend for an engine path; a missing library gives one clear line."""
+def load_backend(engine: str | Path | None = None, backend: str | None = None, threads: int | None = None,
+                 verify: bool = True):
+    """Construct the backend for an engine path; a missing library gives one clear line.
+
+    ``verify=False`` skips the bundle's sha256 check (backends that open bundles only; a ``.pth`` has
+    no manifest to check against).
+    """
     if engine is not None and str(engine) == BUILTIN:
         engine = None
     fmt = resolve_format(engine, backend)
@@ -123,6 +128,7 @@ def load_backend(engine: str | Path | None = None, backend: str | None = None, t
     except ModuleNotFoundError as exc:
         raise EngineError(f"backend '{fmt.name}' is not installed ({exc}); {fmt.requires}") from None
     try:
-        return cls(str(engine) if engine is not None else None, threads=threads)
+        extra = {} if verify or not getattr(cls, "opens_bundles", False) else {"verify": False}
+        return cls(str(engine) if engine is not None else None, threads=threads, **extra)
     except ModuleNotFoundError as exc:
         raise EngineError(f"backend '{fmt.name}' is not installed ({exc}); {fmt.requires}") from None

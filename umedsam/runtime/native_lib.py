@@ -22,7 +22,7 @@ from umedsam.errors import EngineError
 
 ABI_VERSION = 1
 REPO_NATIVE = Path(__file__).resolve().parents[2] / "native"
-BUILD_HINT = "build it with `umedsam native build` (needs cmake, a C++ compiler and Debian's libzip-dev nlohmann-json3-dev)"
+BUILD_HINT = "build it with `umedsam native build` (needs cmake, a C++ compiler and Debian's libzip-dev nlohmann-json3-dev libssl-dev)"
 
 #: umedsam_status values
 OK, ERR_ARGUMENT, ERR_BUNDLE, ERR_ENGINE, ERR_CASE, ERR_IO, ERR_MEMORY, ERR_INTERNAL = range(8)
@@ -32,7 +32,8 @@ BOXES_F64, BOXES_F32, BOXES_F16 = 0, 1, 2
 
 class Options(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("threads", ctypes.c_int32), ("device", ctypes.c_char_p),
-                ("cache_dir", ctypes.c_char_p), ("max_cache_mb", ctypes.c_double)]
+                ("cache_dir", ctypes.c_char_p), ("max_cache_mb", ctypes.c_double),
+                ("verify", ctypes.c_int32), ("allow_failed", ctypes.c_int32)]
 
 
 class Timings(ctypes.Structure):

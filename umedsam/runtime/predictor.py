@@ -95,17 +95,19 @@ class Predictor:
     :class:`Backend`. ``box_batch`` bounds how many boxes go through the decoder at once (None: the
     backend's preference, 1 on CPUs),
     ``slice_batch`` how many 3D slices are encoded together, ``max_cache_mb`` the embedding cache.
+    ``verify=False`` skips the check of the bundle's graph files against its manifest's sha256
+    (on by default: a graph altered after export is refused instead of segmenting silently).
     """
 
     def __init__(self, engine: str | Path | Backend | None = None, backend: str | None = None,
                  threads: int | None = None, box_batch: int | None = None, slice_batch: int = 1,
-                 max_cache_mb: float = DEFAULT_MAX_CACHE_MB) -> None:
+                 max_cache_mb: float = DEFAULT_MAX_CACHE_MB, verify: bool = True) -> None:
         if isinstance(engine, Backend):
             self.backend = engine
         else:
             from umedsam.runtime.formats import load_backend
 
-            self.backend = load_backend(engine, backend=backend, threads=threads)
+            self.backend = load_backend(engine, backend=backend, threads=threads, verify=verify)
         self.box_batch = max(1, int(box_batch if box_batch is not None else self.backend.preferred_box_batch))
         self.slice_batch = max(1, int(slice_batch))
         self.max_cache_mb = max_cache_mb

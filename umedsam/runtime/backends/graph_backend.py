@@ -22,11 +22,22 @@ from umedsam.runtime.bundle import (DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INP
 
 
 class GraphBackend(Backend):
-    """Encoder/decoder over named-tensor graph sessions."""
+    """Encoder/decoder over named-tensor graph sessions.
 
-    def __init__(self, path: str, threads: int | None = None) -> None:
+    ``verify`` (default on) checks the sha256 of every graph file against the manifest before any
+    graph is loaded (:meth:`~umedsam.runtime.bundle.Bundle.verify_graphs`); off only on the user's
+    explicit ``--no-verify``.
+    """
+
+    #: the format table passes ``verify`` only to backends that open bundles
+    opens_bundles = True
+
+    def __init__(self, path: str, threads: int | None = None, verify: bool = True) -> None:
         super().__init__(path, threads)
         self.bundle: Bundle = open_bundle(path)
+        self.verified = bool(verify)
+        if verify:
+            self.bundle.verify_graphs()
         if self.bundle.manifest.get("status") == "failed":
             warnings.warn(f"{self.bundle.root}: this bundle FAILED its check (export-time check or INT8 gate; manifest status 'failed')",
                           stacklevel=2)

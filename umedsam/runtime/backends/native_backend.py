@@ -36,8 +36,8 @@ class NativeBackend(GraphBackend):
     name = "native"
 
     def __init__(self, path: str, threads: int | None = None, max_cache_mb: float = 1024,
-                 cache_dir: str | None = None) -> None:
-        super().__init__(path, threads)
+                 cache_dir: str | None = None, verify: bool = True) -> None:
+        super().__init__(path, threads, verify)
         if self.bundle.merged:
             raise EngineError(f"{self.bundle.root}: the native runtime needs a bundle with encoder and decoder graphs, "
                               "not a merged graph")
@@ -46,6 +46,8 @@ class NativeBackend(GraphBackend):
         self.lib.umedsam_options_default(ctypes.byref(opts))
         opts.threads = int(threads or 0)
         opts.max_cache_mb = float(max_cache_mb)
+        opts.verify = 1 if verify else 0  # the library checks again (a stat per file: the digests are cached)
+        opts.allow_failed = 1  # refusing failed bundles is the predict command's policy, not the backend's
         if cache_dir is not None:
             opts.cache_dir = str(cache_dir).encode()
         handle = ctypes.c_void_p()

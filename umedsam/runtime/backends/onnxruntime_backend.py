@@ -23,8 +23,9 @@ class OnnxRuntimeBackend(GraphBackend):
 
     name = "onnxruntime"
 
-    def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None) -> None:
-        super().__init__(path, threads)
+    def __init__(self, path: str, threads: int | None = None, providers: list[str] | None = None,
+                 verify: bool = True) -> None:
+        super().__init__(path, threads, verify)
         if providers is None:
             env = os.environ.get("UMEDSAM_ORT_PROVIDERS", "")
             providers = [p for p in env.split(",") if p] or ["CPUExecutionProvider"]

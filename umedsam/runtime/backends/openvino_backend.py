@@ -2,7 +2,13 @@
 
 Compiled blobs go to a persistent ``CACHE_DIR`` so a second process (the challenge runs one per case)
 skips compilation: ``UMEDSAM_OV_CACHE`` if set, else ``~/.cache/umedsam/openvino``; OpenVINO keys
-the blobs by model, device and properties itself, so one folder serves every bundle. Inference
+the blobs by model, device and properties itself, so one folder serves every bundle. OpenVINO
+rebuilds a truncated or garbage blob itself but imports one damaged in place (NaN outputs), so each
+blob's sha256 is recorded once written and checked before every compile; a changed blob is deleted
+and compiled again (``umedsam.runtime.integrity.check_blob_cache``). Two processes may compile into
+one cache at once (tests/runtime/test_compile_cache.py): a blob read while another process writes it
+is rebuilt by OpenVINO, and the record is rewritten atomically (a digest taken mid-write only costs a
+rebuild at the next open). Inference
 precision is pinned to f32 (``INFERENCE_PRECISION_HINT``) so parity with PyTorch does not depend on
 the CPU (OpenVINO picks bf16 on AMX CPUs by default); ``precision_hint`` changes it deliberately.
 
@@ -25,6 +31,7 @@ import openvino as ov
 from umedsam.errors import EngineError
 from umedsam.runtime.backends.graph_backend import GraphBackend
 from umedsam.runtime.bundle import DECODER_INPUTS
+from umedsam.runtime.integrity import check_blob_cache, record_blobs
 
 
 def default_cache_dir() -> Path:
@@ -39,8 +46,9 @@ class OpenVINOBackend(GraphBackend):
     name = "openvino"
 
     def __init__(self, path: str, threads: int | None = None, device: str | None = None,
-                 precision_hint: str = "f32", cache_dir: str | Path | None = None) -> None:
-        super().__init__(path, threads)
+                 precision_hint: str = "f32", cache_dir: str | Path | None = None,
+                 verify: bool = True) -> None:
+        super().__init__(path, threads, verify)
         self.device = device or os.environ.get("UMEDSAM_OV_DEVICE", "CPU")
         self.core = ov.Core()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -49,6 +57,8 @@ class OpenVINOBackend(GraphBackend):
             self.core.set_property({"CACHE_DIR": str(self.cache_dir)})
         except OSError:
             self.cache_dir = None  # read-only file system: compile every time rather than fail
+        #: blobs found changed and deleted before compiling (rebuilt by this open)
+        self.rebuilt_blobs = check_blob_cache(self.cache_dir) if self.cache_dir is not None else []
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             config["INFERENCE_PRECISION_HINT"] = precision_hint
@@ -79,6 +89,8 @@ class OpenVINOBackend(GraphBackend):
             raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
                               f"({str(exc).strip().splitlines()[0]})") from None
         self.requests[key] = self.compiled[key].create_infer_request()
+        if self.cache_dir is not None:
+            record_blobs(self.cache_dir)
 
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if stage == "decoder":

@@ -110,8 +110,8 @@ class TensorRTBackend(GraphBackend):
     name = "tensorrt"
     preferred_box_batch = 16
 
-    def __init__(self, path: str, threads: int | None = None) -> None:
-        super().__init__(path, threads)
+    def __init__(self, path: str, threads: int | None = None, verify: bool = True) -> None:
+        super().__init__(path, threads, verify)
         import tensorrt as trt
 
         self._trt = trt
