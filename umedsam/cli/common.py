@@ -5,6 +5,8 @@
   brackets. Help texts likewise (``rich_markup_mode=None`` in :func:`make_app`).
 * Progress is a rich bar on a terminal and one plain line per step otherwise (CI logs, containers,
   ``nohup``), with the count and the elapsed time, so a redirected run is never silent for minutes.
+* rich is imported on first use on a terminal only: the challenge starts a fresh ``umedsam-predict``
+  per case with stderr redirected, and that process never needs it (tens of ms of imports saved).
 """
 
 from __future__ import annotations
@@ -12,14 +14,38 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-err_console = Console(stderr=True)
+
+@lru_cache(maxsize=None)
+def _err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def __getattr__(name: str) -> Any:
+    """``err_console`` (a rich Console on stderr), created on first access."""
+    if name == "err_console":
+        return _err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _line(tag: str, style: str, message: str) -> None:
+    """``tag: message`` on stderr: coloured on a terminal, plain text otherwise (no markup either way)."""
+    if sys.stderr.isatty():
+        _err_console().print(f"[{style}]{tag}:[/] {_escape(message)}", highlight=False, soft_wrap=True)
+    else:
+        print(f"{tag}: {message}", file=sys.stderr, flush=True)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -36,7 +62,7 @@ def route_warnings() -> None:
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
     """Print one error line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    _line("error", "bold red", message)
     return typer.Exit(code)
 
 
@@ -49,7 +75,7 @@ def exit_on_sigterm() -> None:
 
 def warn(message: str) -> None:
     """Print one warning line (no markup interpretation)."""
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    _line("warning", "yellow", message)
 
 
 def make_app(**kwargs: Any) -> typer.Typer:
@@ -73,13 +99,15 @@ def progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
 
         yield advance_line
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[label]}"), TimeElapsedColumn(), console=err_console, transient=False)
+                   TextColumn("{task.fields[label]}"), TimeElapsedColumn(), console=_err_console(), transient=False)
     with bar:
-        task = bar.add_task(escape(description), total=total, label="")
+        task = bar.add_task(_escape(description), total=total, label="")
 
         def advance(label: str = "") -> None:
-            bar.update(task, advance=1, label=escape(label))
+            bar.update(task, advance=1, label=_escape(label))
 
         yield advance
 
@@ -95,5 +123,5 @@ def status(description: str) -> Iterator[Callable[[str], None]]:
 
         yield line
         return
-    with err_console.status(escape(description)) as spinner:
-        yield lambda text: spinner.update(escape(f"{description}: {text}"))
+    with _err_console().status(_escape(description)) as spinner:
+        yield lambda text: spinner.update(_escape(f"{description}: {text}"))
