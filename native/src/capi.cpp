@@ -130,9 +130,12 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         s->options.threads = opts.threads;
         s->options.cache_dir = opts.cache_dir ? opts.cache_dir : default_cache_dir();
         if (!s->options.cache_dir.empty() && !make_dirs(s->options.cache_dir)) s->options.cache_dir.clear();
-        umedsam::check_blob_cache(s->options.cache_dir);  // blobs damaged in place are deleted and rebuilt
-        s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options);
-        umedsam::record_blobs(s->options.cache_dir);
+        {
+            umedsam::CacheLock lock(s->options.cache_dir);    // one compile per cache at a time
+            umedsam::check_blob_cache(s->options.cache_dir);  // blobs damaged in place are deleted and rebuilt
+            s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options);
+            umedsam::record_blobs(s->options.cache_dir);
+        }
         s->predictor = std::make_unique<umedsam::Predictor>(*s->engine, opts.max_cache_mb);
         nlohmann::json info = {
             {"bundle", s->bundle.root}, {"format", s->bundle.format}, {"precision", s->bundle.precision},

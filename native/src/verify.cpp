@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +97,11 @@ void save_cache(const std::string& path, const nlohmann::json& added) {
     if (path.empty() || added.empty()) return;
     nlohmann::json files = load_cache(path);  // keep what another process added meanwhile
     for (auto it = added.begin(); it != added.end(); ++it) files[it.key()] = it.value();
+    nlohmann::json kept = nlohmann::json::object();  // entries of deleted files are dropped
+    std::error_code ec;
+    for (auto it = files.begin(); it != files.end(); ++it)
+        if (std::filesystem::exists(it.key(), ec)) kept[it.key()] = it.value();
+    files = kept;
     write_json_atomic(path, nlohmann::json{{"version", CACHE_VERSION}, {"files", files}});
 }
 
@@ -285,8 +291,11 @@ void record_blobs(const std::string& cache_dir) {
         const std::string name = entry.path().filename().string();
         if (entry.path().extension() != ".blob" || record.contains(name)) continue;
         std::string digest;
+        StatKey before, after;
         try {
-            if (digests.sha256(entry.path().string(), digest)) added[name] = digest;
+            if (stat_key(entry.path().string(), before) && digests.sha256(entry.path().string(), digest) &&
+                stat_key(entry.path().string(), after) && before == after)  // not being written meanwhile
+                added[name] = digest;
         } catch (const Error&) {
         }
     }
@@ -296,6 +305,19 @@ void record_blobs(const std::string& cache_dir) {
         write_blob_record(cache_dir, fresh);
     }
     digests.save();
+}
+
+CacheLock::CacheLock(const std::string& cache_dir) {
+    if (cache_dir.empty()) return;
+    fd_ = ::open((cache_dir + "/.umedsam.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0) {
+        while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+        }
+    }
+}
+
+CacheLock::~CacheLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 void check_bundle_status(const BundleInfo& bundle) {

@@ -32,6 +32,21 @@ private:
 void check_blob_cache(const std::string& cache_dir);
 void record_blobs(const std::string& cache_dir);
 
+// An exclusive flock on <cache_dir>/.umedsam.lock for as long as it lives (the Python runtime takes
+// the same lock: umedsam/runtime/integrity.py's cache_lock). Held while checking, compiling and
+// recording blobs, so a second process waits for the first compile and imports its blob instead of
+// writing the same file at once. A folder where the lock file cannot be created is used unlocked.
+class CacheLock {
+public:
+    explicit CacheLock(const std::string& cache_dir);
+    ~CacheLock();
+    CacheLock(const CacheLock&) = delete;
+    CacheLock& operator=(const CacheLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
 // The shared digest-cache file ("" when no home and no environment variable names one).
 std::string verify_cache_path();
 

@@ -161,3 +161,23 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_native(native_build
     r = run("--allow-failed", bundle_dir=failed, out="o4")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "o4").glob("2D*.npz"))) == 1
+
+
+def test_native_options_verify_by_default_for_older_callers(lib, ov_bundle, tmp_path, verify_cache):
+    import ctypes
+
+    from umedsam.runtime import native_lib as nl
+
+    bundle = _copy_bundle(ov_bundle, tmp_path / "b")
+    _flip_byte(bundle / "decoder.bin")
+    opts = nl.Options()
+    lib.umedsam_options_default(ctypes.byref(opts))
+    assert opts.verify == 1 and opts.allow_failed == 0
+    opts.size = nl.Options.verify.offset  # a caller built against the header before these two fields
+    opts.verify = 0  # beyond the size it passes: not read
+    handle = ctypes.c_void_p()
+    assert lib.umedsam_open(str(bundle).encode(), ctypes.byref(opts), ctypes.byref(handle)) == nl.ERR_BUNDLE
+    assert nl.last_error(lib).startswith(f"{bundle / 'decoder.bin'}: sha256 ")
+    opts.size = ctypes.sizeof(nl.Options)
+    assert lib.umedsam_open(str(bundle).encode(), ctypes.byref(opts), ctypes.byref(handle)) == nl.OK
+    lib.umedsam_close(handle)

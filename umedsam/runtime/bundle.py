@@ -206,6 +206,8 @@ def refuse_failed(engine: str | Path | None) -> None:
     if engine is None:
         return
     path = Path(engine)
+    if not path.is_dir() and path.suffix.lower() not in SUFFIX_FORMAT:
+        return  # a checkpoint, the built-in weights' name, or nothing: no manifest applies
     folder = path if path.is_dir() else path.parent
     if not (folder / "manifest.json").is_file():
         return

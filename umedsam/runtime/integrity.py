@@ -11,7 +11,8 @@ was altered in place, truncated, or replaced by another file (another inode) is 
 The cache file is ``$UMEDSAM_VERIFY_CACHE`` if set, else ``verified.json`` beside the OpenVINO
 compile cache (the parent folder of ``$UMEDSAM_OV_CACHE``, default ``~/.cache/umedsam``). The native
 runtime (``native/src/verify.cpp``) reads and writes the same file in the same format, so a bundle
-checked by one runtime opens without re-hashing in the other. The file is rewritten atomically; two
+checked by one runtime opens without re-hashing in the other. Entries of deleted files are dropped
+whenever the file is rewritten, so it does not grow with temporary bundles. It is rewritten atomically; two
 processes updating it at once may lose one's new entries (the next open hashes again), never corrupt
 it. An unreadable or malformed cache file is ignored and rewritten; an unwritable one only costs
 the hashing. The measured cost is in benchmarks/faults_2026-12-02.md.
@@ -19,10 +20,12 @@ the hashing. The measured cost is in benchmarks/faults_2026-12-02.md.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from umedsam.assets import sha256_file
 from umedsam.common import write_json
@@ -88,6 +91,7 @@ class DigestCache:
             return
         fresh = _load(self.path)  # keep what another process added meanwhile
         fresh.update(self.entries)
+        fresh = {k: v for k, v in fresh.items() if os.path.exists(k)}  # files since deleted (temporary bundles)
         try:
             write_json(self.path, {"version": CACHE_VERSION, "files": fresh}, indent=0)
         except OSError:
@@ -146,7 +150,10 @@ def record_blobs(cache_dir: Path, digests: DigestCache | None = None) -> None:
     for blob in sorted(cache_dir.glob("*.blob")):
         if blob.name not in record:
             try:
-                new[blob.name] = digests.sha256(blob)
+                key = stat_key(blob)
+                digest = digests.sha256(blob)
+                if stat_key(blob) == key:  # not being written while it was read
+                    new[blob.name] = digest
             except OSError:
                 continue
     if new:
@@ -160,3 +167,32 @@ def _write_record(cache_dir: Path, change) -> None:
         write_json(cache_dir / BLOB_RECORD, {"version": CACHE_VERSION, "blobs": change(_blob_record(cache_dir))})
     except OSError:
         pass  # a read-only cache: the blobs stay unrecorded (OpenVINO's own checks remain)
+
+
+#: lock file of a compile-cache folder (the native runtime takes the same lock: native/src/verify.cpp)
+LOCK_NAME = ".umedsam.lock"
+
+
+@contextmanager
+def cache_lock(cache_dir: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the cache folder while checking, compiling and recording blobs.
+
+    Without it, two processes compiling the same graph write the same blob file at once and one may
+    record the other's half-written blob (found by tests/runtime/test_compile_cache.py). With it the
+    second process waits for the first compile and then imports its blob: both succeed, and no more
+    CPU is spent than by one compile. The kernel drops the lock when a holder dies; a cache folder
+    where the lock file cannot be created is used unlocked.
+    """
+    if cache_dir is None:
+        yield
+        return
+    try:
+        fd = os.open(cache_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

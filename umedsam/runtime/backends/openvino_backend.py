@@ -5,10 +5,10 @@ skips compilation: ``UMEDSAM_OV_CACHE`` if set, else ``~/.cache/umedsam/openvino
 the blobs by model, device and properties itself, so one folder serves every bundle. OpenVINO
 rebuilds a truncated or garbage blob itself but imports one damaged in place (NaN outputs), so each
 blob's sha256 is recorded once written and checked before every compile; a changed blob is deleted
-and compiled again (``umedsam.runtime.integrity.check_blob_cache``). Two processes may compile into
-one cache at once (tests/runtime/test_compile_cache.py): a blob read while another process writes it
-is rebuilt by OpenVINO, and the record is rewritten atomically (a digest taken mid-write only costs a
-rebuild at the next open). Inference
+and compiled again (``umedsam.runtime.integrity.check_blob_cache``). Checking, compiling and
+recording happen under an exclusive lock on the cache folder (``cache_lock``, shared with the native
+runtime): two processes starting at once on one cache both succeed, the second importing the blob
+the first compiled (tests/runtime/test_compile_cache.py). Inference
 precision is pinned to f32 (``INFERENCE_PRECISION_HINT``) so parity with PyTorch does not depend on
 the CPU (OpenVINO picks bf16 on AMX CPUs by default); ``precision_hint`` changes it deliberately.
 
@@ -31,7 +31,7 @@ import openvino as ov
 from umedsam.errors import EngineError
 from umedsam.runtime.backends.graph_backend import GraphBackend
 from umedsam.runtime.bundle import DECODER_INPUTS
-from umedsam.runtime.integrity import check_blob_cache, record_blobs
+from umedsam.runtime.integrity import cache_lock, check_blob_cache, record_blobs
 
 
 def default_cache_dir() -> Path:
@@ -57,8 +57,7 @@ class OpenVINOBackend(GraphBackend):
             self.core.set_property({"CACHE_DIR": str(self.cache_dir)})
         except OSError:
             self.cache_dir = None  # read-only file system: compile every time rather than fail
-        #: blobs found changed and deleted before compiling (rebuilt by this open)
-        self.rebuilt_blobs = check_blob_cache(self.cache_dir) if self.cache_dir is not None else []
+        self.rebuilt_blobs: list[str] = []  # blobs found changed and deleted before compiling (rebuilt)
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
             config["INFERENCE_PRECISION_HINT"] = precision_hint
@@ -67,14 +66,18 @@ class OpenVINOBackend(GraphBackend):
         self.config = config
         self.compiled: dict[str, ov.CompiledModel] = {}
         self.requests: dict[str, ov.InferRequest] = {}
-        for stage, graph in self.bundle.graphs.items():
+        for graph in self.bundle.graphs.values():
             if graph.suffix.lower() not in (".xml", ".onnx"):
                 raise EngineError(f"{graph}: OpenVINO runs .xml (IR) or .onnx graphs; use --backend "
                                   f"{self.bundle.format} for this bundle")
-            if stage == "decoder":
-                self._compile("decoder_1box", graph, static_boxes=True)
-            else:
-                self._compile(stage, graph)
+        with cache_lock(self.cache_dir):
+            if self.cache_dir is not None:
+                self.rebuilt_blobs = check_blob_cache(self.cache_dir)
+            for stage, graph in self.bundle.graphs.items():
+                if stage == "decoder":
+                    self._compile("decoder_1box", graph, static_boxes=True)
+                else:
+                    self._compile(stage, graph)
         if self.bundle.merged:
             graph = self.bundle.graphs["merged"]
             self._check_merged(graph, [p.get_any_name() for p in self.compiled["merged"].inputs])
@@ -97,7 +100,8 @@ class OpenVINOBackend(GraphBackend):
             if len(feeds[DECODER_INPUTS[1]]) == 1:
                 stage = "decoder_1box"
             elif "decoder" not in self.requests:
-                self._compile("decoder", self.bundle.graphs["decoder"])
+                with cache_lock(self.cache_dir):
+                    self._compile("decoder", self.bundle.graphs["decoder"])
         request = self.requests[stage]
         try:
             result = request.infer(feeds, share_inputs=False, share_outputs=False)
