@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "error.hpp"
 #include "imaging.hpp"
+#include "timeline.hpp"
 
 namespace umedsam {
 
@@ -139,11 +142,30 @@ BundleInfo read_bundle(const std::string& folder) {
 }
 
 Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_(bundle), options_(options) {
+    const double t_core = timeline::now();
     ov_status_e st = ov_core_create(&core_);
+    timeline::record("openvino core", t_core, timeline::now());
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a core (" + ov_error(st) + ")");
     try {
-        compile(encoder_, bundle_.encoder, false);
-        compile(decoder_1box_, bundle_.decoder, true);
+        // The two imports overlap: most of an import is the CPU plugin building its graph (kernels,
+        // packed weights) on one thread, so the 1-box decoder comes in on a second thread while the
+        // encoder does on this one (ov::Core is thread-safe). Errors of either surface here.
+        std::exception_ptr decoder_error;
+        std::thread decoder([&] {
+            try {
+                compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
+            } catch (...) {
+                decoder_error = std::current_exception();
+            }
+        });
+        try {
+            compile(encoder_, bundle_.encoder, false, "encoder");
+        } catch (...) {
+            decoder.join();
+            throw;
+        }
+        decoder.join();
+        if (decoder_error) std::rethrow_exception(decoder_error);
     } catch (...) {
         release();
         throw;
@@ -173,9 +195,11 @@ void Engine::release() {
     core_ = nullptr;
 }
 
-void Engine::compile(Stage& stage, const std::string& graph, bool one_box) {
+void Engine::compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread) {
     ov_model_t* model = nullptr;
+    double t = timeline::now();
     ov_status_e st = ov_core_read_model(core_, graph.c_str(), nullptr, &model);
+    timeline::record(name + ": read graph", t, timeline::now(), thread);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot read it (" + ov_error(st) + ")");
     if (one_box) {
         const int64_t dims[2] = {1, 4};
@@ -198,12 +222,16 @@ void Engine::compile(Stage& stage, const std::string& graph, bool one_box) {
     }
     if (!options_.cache_dir.empty()) kv.insert(kv.end(), {ov_property_key_cache_dir, options_.cache_dir.c_str()});
     while (kv.size() < 8) kv.push_back(nullptr);  // the variadic call below always passes 8 slots
+    t = timeline::now();
     st = ov_core_compile_model(core_, model, options_.device.c_str(), kv.size() - std::count(kv.begin(), kv.end(), nullptr),
                                &stage.compiled, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7]);
     ov_model_free(model);
+    timeline::record(name + ": compile or import", t, timeline::now(), thread);
     if (st != OK)
         throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot compile it on " + options_.device + " (" + ov_error(st) + ")");
+    t = timeline::now();
     st = ov_compiled_model_create_infer_request(stage.compiled, &stage.request);
+    timeline::record(name + ": infer request", t, timeline::now(), thread);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot create an infer request (" + ov_error(st) + ")");
 }
 
@@ -221,7 +249,7 @@ void Engine::encode(const float* images, int64_t batch, float* embeddings) {
 void Engine::decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious) {
     Stage* stage = &decoder_1box_;
     if (n != 1) {
-        if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false);
+        if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false, "decoder (n boxes)");
         stage = &decoder_;
     }
     fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);

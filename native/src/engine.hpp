@@ -51,7 +51,7 @@ private:
         ov_compiled_model* compiled = nullptr;
         ov_infer_request* request = nullptr;
     };
-    void compile(Stage& stage, const std::string& graph, bool one_box);
+    void compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread = 0);
     void run(Stage& stage, const std::string& what);
     void release();
 
