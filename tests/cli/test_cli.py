@@ -74,3 +74,26 @@ def test_predict_missing_engine_is_one_line(tmp_path):
     result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"),
                                  "--engine", str(tmp_path / "nope.pth")])
     assert result.exit_code == 1 and "engine not found" in result.output
+
+
+def test_predict_console_entry_profile_and_fast_exit(tmp_path, small_2d):
+    """``python -m umedsam.cli.predict`` ends with os._exit: the exit code and outputs must survive it."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "in"
+    (data / "imgs").mkdir(parents=True)
+    for p in (small_2d / "imgs").glob("*.npz"):
+        (data / "imgs" / p.name).write_bytes(p.read_bytes())
+    np.savez(data / "imgs" / "2DBox_Broken_0009.npz", imgs=np.zeros((10, 10), np.uint8), boxes=np.zeros((1, 4)))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "umedsam.cli.predict", "-i", str(data), "-o", str(out),
+                        "--threads", "2", "--profile", "--no-sidecars"], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "2DBox_Broken_0009.npz: field 'imgs'" in r.stderr
+    assert "cases written to" in r.stdout  # stdout flushed before the fast exit
+    for stage in ("process start -> command", "import the runtime", "open the engine", "read case",
+                  "segment 2D", "write segs", "write efficiency.csv", "overhead"):
+        assert stage in r.stderr, stage
+    assert (out / "efficiency.csv").read_text().count("\n") == 2
+    assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]

@@ -15,6 +15,7 @@ from typing import Callable
 from umedsam.common import write_json, write_text_atomic
 from umedsam.data.npz import find_cases, load_case, save_segs
 from umedsam.errors import UmedsamError
+from umedsam.runtime import timeline
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.result import Segmentation
 
@@ -36,9 +37,12 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
     """Segment one case file and write ``segs`` (+ per-box scores JSON unless ``sidecar`` is off, + overlay PNG)."""
     start = time.perf_counter()
     try:
-        case = load_case(path)
-        seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
-        save_segs(out_dir / path.name, seg.labels)
+        with timeline.span("read case"):
+            case = load_case(path)
+        with timeline.span(f"segment {case.kind} ({len(case.boxes)} box(es))"):
+            seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
+        with timeline.span("write segs"):
+            save_segs(out_dir / path.name, seg.labels)
         if sidecar:
             info = {"case": path.name, "kind": case.kind, "boxes": seg.scores,
                     "timings_s": {k: round(v, 6) for k, v in seg.timings.items()},
@@ -68,5 +72,6 @@ def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path
         if on_case is not None:
             on_case(result)
     lines = ["case,time"] + [f"{r.name},{r.seconds:.4f}" for r in results if r.ok]
-    write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
+    with timeline.span("write efficiency.csv"):
+        write_text_atomic(out_dir / "efficiency.csv", "\n".join(lines) + "\n")
     return results

@@ -23,6 +23,7 @@ import numpy as np
 import openvino as ov
 
 from umedsam.errors import EngineError
+from umedsam.runtime import timeline
 from umedsam.runtime.backends.graph_backend import GraphBackend
 from umedsam.runtime.bundle import DECODER_INPUTS
 
@@ -71,10 +72,12 @@ class OpenVINOBackend(GraphBackend):
 
     def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
         try:
-            model = self.core.read_model(str(graph))
-            if static_boxes:
-                model.reshape({DECODER_INPUTS[1]: [1, 4]})
-            self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+            with timeline.span(f"{key}: read graph"):
+                model = self.core.read_model(str(graph))
+                if static_boxes:
+                    model.reshape({DECODER_INPUTS[1]: [1, 4]})
+            with timeline.span(f"{key}: compile or import"):
+                self.compiled[key] = self.core.compile_model(model, self.device, self.config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
             raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
                               f"({str(exc).strip().splitlines()[0]})") from None
