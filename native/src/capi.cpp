@@ -132,6 +132,7 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         nlohmann::json info = {
             {"bundle", s->bundle.root}, {"format", s->bundle.format}, {"precision", s->bundle.precision},
             {"encoder", s->bundle.encoder}, {"decoder", s->bundle.decoder}, {"device", s->options.device},
+            {"split_decoder", s->engine->split_decoder()},
             {"threads", s->engine->threads()}, {"inference_precision", s->engine->inference_precision()},
             {"cache_dir", s->options.cache_dir}, {"openvino", umedsam::Engine::openvino_version()},
             {"version", umedsam_version()}, {"abi", UMEDSAM_ABI_VERSION}, {"max_cache_mb", opts.max_cache_mb}};

@@ -25,6 +25,10 @@ constexpr const char* DECODER_EMBEDDING = "image_embeddings";
 constexpr const char* DECODER_BOXES = "boxes";
 constexpr const char* DECODER_LOGITS = "low_res_logits";
 constexpr const char* DECODER_IOU = "iou_predictions";
+// decoder_image's outputs = decoder_box's inputs besides the boxes (umedsam/runtime/bundle.py)
+constexpr const char* IMAGE_PARTS[4] = {"image_tokens", "t2i_keys", "t2i_values", "i2t_queries"};
+constexpr int64_t IMAGE_TOKENS = 4096;
+constexpr int64_t PART_CHANNELS[4] = {256, 128, 128, 128};
 
 bool is_file(const std::string& p) {
     struct stat st;
@@ -138,6 +142,17 @@ BundleInfo read_bundle(const std::string& folder) {
             throw Error(UMEDSAM_ERR_BUNDLE, file + ": graph file named by the manifest ('graphs." + stage + "') is missing");
         (std::string(stage) == "encoder" ? b.encoder : b.decoder) = file;
     }
+    if (graphs.contains("decoder_image") && graphs.contains("decoder_box")) {
+        for (const char* stage : {"decoder_image", "decoder_box"}) {
+            const auto& entry = graphs[stage];
+            if (!entry.is_object() || !entry.contains("file") || !entry["file"].is_string())
+                throw field_error(std::string("graphs.") + stage + ".file", "missing");
+            const std::string file = b.root + "/" + entry["file"].get<std::string>();
+            if (!is_file(file))
+                throw Error(UMEDSAM_ERR_BUNDLE, file + ": graph file named by the manifest ('graphs." + stage + "') is missing");
+            (std::string(stage) == "decoder_image" ? b.decoder_image : b.decoder_box) = file;
+        }
+    }
     return b;
 }
 
@@ -153,7 +168,12 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
         std::exception_ptr decoder_error;
         std::thread decoder([&] {
             try {
-                compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
+                if (split_decoder()) {  // the split replaces the whole decoder (kept in the bundle for others)
+                    compile(decoder_image_, bundle_.decoder_image, false, "decoder_image", 1);
+                    compile(decoder_1box_, bundle_.decoder_box, true, "decoder_box (1 box)", 1);
+                } else {
+                    compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
+                }
             } catch (...) {
                 decoder_error = std::current_exception();
             }
@@ -185,7 +205,7 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
 Engine::~Engine() { release(); }
 
 void Engine::release() {
-    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_}) {
+    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
         if (s->request) ov_infer_request_free(s->request);
         if (s->compiled) ov_compiled_model_free(s->compiled);
         s->request = nullptr;
@@ -246,13 +266,33 @@ void Engine::encode(const float* images, int64_t batch, float* embeddings) {
     copy_output(encoder_.request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
 }
 
+void Engine::image_parts(const float* embedding) {
+    if (!parts_of_.empty() && std::memcmp(parts_of_.data(), embedding, EMB_FLOATS * sizeof(float)) == 0) return;
+    parts_of_.clear();  // stays empty if the run below fails: nothing stale is ever reused
+    fill_input(decoder_image_.request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    run(decoder_image_, "decoder_image");
+    parts_.resize(4);
+    for (int i = 0; i < 4; ++i) {
+        parts_[i].resize(static_cast<size_t>(IMAGE_TOKENS * PART_CHANNELS[i]));
+        copy_output(decoder_image_.request, IMAGE_PARTS[i], parts_[i].data(), parts_[i].size());
+    }
+    parts_of_.assign(embedding, embedding + EMB_FLOATS);
+}
+
 void Engine::decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious) {
     Stage* stage = &decoder_1box_;
     if (n != 1) {
-        if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false, "decoder (n boxes)");
+        if (!decoder_.compiled)
+            compile(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false,
+                    split_decoder() ? "decoder_box (n boxes)" : "decoder (n boxes)");
         stage = &decoder_;
     }
-    fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    if (split_decoder()) {
+        image_parts(embedding);
+        for (int i = 0; i < 4; ++i) fill_input(stage->request, IMAGE_PARTS[i], {1, IMAGE_TOKENS, PART_CHANNELS[i]}, parts_[i].data());
+    } else {
+        fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    }
     fill_input(stage->request, DECODER_BOXES, {n, 4}, boxes256);
     run(*stage, "decoder");
     copy_output(stage->request, DECODER_LOGITS, logits, static_cast<size_t>(n) * LOGIT_FLOATS);

@@ -62,8 +62,10 @@ class OpenVINOBackend(GraphBackend):
             if graph.suffix.lower() not in (".xml", ".onnx"):
                 raise EngineError(f"{graph}: OpenVINO runs .xml (IR) or .onnx graphs; use --backend "
                                   f"{self.bundle.format} for this bundle")
-            if stage == "decoder":
-                self._compile("decoder_1box", graph, static_boxes=True)
+            if stage == "decoder" and self.split_decoder:
+                continue  # decoder_image + decoder_box replace it
+            if stage in ("decoder", "decoder_box"):
+                self._compile(f"{stage}_1box", graph, static_boxes=True)
             else:
                 self._compile(stage, graph)
         if self.bundle.merged:
@@ -84,11 +86,11 @@ class OpenVINOBackend(GraphBackend):
         self.requests[key] = self.compiled[key].create_infer_request()
 
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if stage == "decoder":
+        if stage in ("decoder", "decoder_box"):
             if len(feeds[DECODER_INPUTS[1]]) == 1:
-                stage = "decoder_1box"
-            elif "decoder" not in self.requests:
-                self._compile("decoder", self.bundle.graphs["decoder"])
+                stage = f"{stage}_1box"
+            elif stage not in self.requests:
+                self._compile(stage, self.bundle.graphs[stage])
         request = self.requests[stage]
         try:
             result = request.infer(feeds, share_inputs=False, share_outputs=False)
