@@ -57,7 +57,10 @@ def _run(cmd: list[str], what: str, verbose: bool) -> None:
 
 def build(source: Path | None = None, build_dir: Path | None = None, prefix: Path | None = None,
           portable: bool = False, jobs: int | None = None, verbose: bool = False) -> BuildResult:
-    """Configure, build and install the native runtime; returns the installed paths."""
+    """Configure, build and install the native runtime; returns the installed paths.
+
+    ``prefix`` defaults to ``$UMEDSAM_NATIVE_PREFIX``, else this Python environment.
+    """
     source = Path(source or REPO_NATIVE)
     if not (source / "CMakeLists.txt").is_file():
         raise UmedsamError(f"{source}: native sources not found (they live in native/ of the umedsam repository)")
@@ -65,7 +68,9 @@ def build(source: Path | None = None, build_dir: Path | None = None, prefix: Pat
     if cmake is None:
         raise UmedsamError(f"cmake not found; needs: apt-get install {APT_PACKAGES}")
     build_dir = Path(build_dir or source / "build")
-    prefix = Path(prefix or sys.prefix)
+    # UMEDSAM_NATIVE_PREFIX: install somewhere else than this environment (a second checkout's own
+    # build next to a shared virtual environment, as the tests' session build does)
+    prefix = Path(prefix or os.environ.get("UMEDSAM_NATIVE_PREFIX") or sys.prefix)
     configure = [cmake, "-S", str(source), "-B", str(build_dir), f"-DOpenVINO_DIR={openvino_cmake_dir()}",
                  "-DCMAKE_BUILD_TYPE=Release", f"-DUMEDSAM_PORTABLE={'ON' if portable else 'OFF'}"]
     if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").is_file():

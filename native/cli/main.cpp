@@ -1,7 +1,7 @@
 // umedsam-native: segment every challenge case of a folder with a bundle, through the C ABI only.
 //
 //   umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M] [--cache-dir DIR]
-//                  [--resume] [--no-verify] [--allow-failed]
+//                  [--resume] [--no-verify] [--allow-failed] [--profile] [--profile-json FILE] [--no-fast-exit]
 //
 // The same contract as `umedsam-predict --no-sidecars`: INPUTS is an imgs/ folder or a root holding
 // imgs/; every *.npz case is segmented into OUTPUTS/<name> (segs, uint16) written atomically, and
@@ -10,6 +10,14 @@
 // or a bundle that cannot be opened (a graph file whose sha256 differs from the manifest's, unless
 // --no-verify; a bundle whose manifest says "status": "failed", unless --allow-failed). --resume
 // skips the cases whose output is already complete and valid (umedsam_check_output).
+// --profile prints the per-stage timeline from process start to
+// exit on stderr (--profile-json writes it as JSON, with the encoder and decoder seconds per case).
+//
+// The process ends with _exit() once every output is fsynced and renamed and stdio is flushed:
+// tearing down OpenVINO (compiled models, plugins, thread pools) and the big buffers is work the
+// operating system does for free at exit (--no-fast-exit runs the destructors, for leak checkers).
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,12 +41,13 @@ namespace {
 const char* USAGE =
     "usage: umedsam-native -i INPUTS -o OUTPUTS --bundle DIR [--threads N] [--max-cache-mb M]\n"
     "                      [--cache-dir DIR] [--compile-only] [--resume] [--no-verify] [--allow-failed]\n"
-    "                      [--quiet] [--version]\n"
+    "                      [--quiet] [--version] [--profile] [--profile-json FILE] [--no-fast-exit]\n"
     "Segment every challenge case (2D*.npz / 3D*.npz) in INPUTS (an imgs/ folder or its root) into\n"
     "OUTPUTS with an exported bundle (OpenVINO IR or ONNX) on OpenVINO. --compile-only opens the\n"
     "bundle (filling the compiled-blob cache) and exits. --resume skips cases whose output is complete\n"
     "and valid. --no-verify skips the sha256 check of the graph files against the manifest;\n"
-    "--allow-failed opens a bundle whose manifest status is \"failed\".\n";
+    "--allow-failed opens a bundle whose manifest status is \"failed\". --profile prints the per-stage\n"
+    "timeline (process start to exit) on stderr; --profile-json writes it as JSON.\n";
 
 int usage_error(const std::string& msg) {
     std::fprintf(stderr, "umedsam-native: %s\n%s", msg.c_str(), USAGE);
@@ -102,11 +111,97 @@ std::map<std::string, std::string> previous_rows(const fs::path& csv) {
     return rows;
 }
 
+// One case's share of the profile: which case, its wall seconds and the session's stage seconds.
+struct CaseProfile {
+    std::string name;
+    double seconds = 0;
+    umedsam_timings timings{};
+};
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+// {"timeline": [...], "cases": [{"case", "seconds", "encode_s", "decode_s", ...}], "wall_s", ...}
+std::string profile_json(const std::vector<CaseProfile>& cases, double wall) {
+    double enc = 0, dec = 0;
+    std::string out = "{\"tool\": \"umedsam-native\", \"timeline\": " + std::string(umedsam_timeline_json()) + ", \"cases\": [";
+    for (size_t i = 0; i < cases.size(); ++i) {
+        const auto& c = cases[i];
+        const auto& t = c.timings;
+        enc += t.encode_s;
+        dec += t.decode_s;
+        char buf[512];
+        std::snprintf(buf, sizeof buf,
+                      "{\"case\": %s, \"seconds\": %.6f, \"preprocess_s\": %.6f, \"encode_s\": %.6f, "
+                      "\"decode_s\": %.6f, \"postprocess_s\": %.6f, \"encoder_calls\": %lld, \"decoder_calls\": %lld}",
+                      json_string(c.name).c_str(), c.seconds, t.preprocess_s, t.encode_s, t.decode_s, t.postprocess_s,
+                      static_cast<long long>(t.encoder_calls), static_cast<long long>(t.decoder_calls));
+        out += (i ? ", " : "") + std::string(buf);
+    }
+    char tail[256];
+    std::snprintf(tail, sizeof tail, "], \"wall_s\": %.6f, \"encode_s\": %.6f, \"decode_s\": %.6f, \"overhead_s\": %.6f}\n",
+                  wall, enc, dec, wall - enc - dec);
+    return out + tail;
+}
+
+// The timeline as a table on stderr, then the overhead: wall until now minus encoder and decoder time.
+void print_profile(const std::vector<CaseProfile>& cases, double wall) {
+    const std::string text = umedsam_timeline_json();
+    std::fprintf(stderr, "profile (seconds since process start):\n  %8s %8s %8s  %s\n", "start", "end", "seconds", "stage");
+    // The library's JSON is flat and machine-written: {"end":E,"stage":"S","start":B,"thread":N}
+    size_t pos = 0;
+    while ((pos = text.find('{', pos)) != std::string::npos) {
+        const size_t close = text.find('}', pos);
+        const std::string obj = text.substr(pos, close - pos);
+        auto number = [&](const char* key) {
+            const size_t k = obj.find(std::string("\"") + key + "\":");
+            return k == std::string::npos ? 0.0 : std::strtod(obj.c_str() + k + std::strlen(key) + 3, nullptr);
+        };
+        std::string stage;
+        const size_t k = obj.find("\"stage\":\"");
+        if (k != std::string::npos) {
+            for (size_t i = k + 9; i < obj.size() && obj[i] != '"'; ++i) {
+                if (obj[i] == '\\' && i + 1 < obj.size()) ++i;
+                stage += obj[i];
+            }
+        }
+        const double b = number("start"), e = number("end");
+        const int thread = static_cast<int>(number("thread"));
+        std::fprintf(stderr, "  %8.3f %8.3f %8.3f  %s%s\n", b, e, e - b, thread ? "  [overlapped] " : "", stage.c_str());
+        pos = close;
+    }
+    double enc = 0, dec = 0;
+    for (const auto& c : cases) {
+        enc += c.timings.encode_s;
+        dec += c.timings.decode_s;
+        std::fprintf(stderr, "  case %s: %.3f s (preprocess %.3f, encode %.3f x%lld, decode %.3f x%lld, postprocess %.3f)\n",
+                     c.name.c_str(), c.seconds, c.timings.preprocess_s, c.timings.encode_s,
+                     static_cast<long long>(c.timings.encoder_calls), c.timings.decode_s,
+                     static_cast<long long>(c.timings.decoder_calls), c.timings.postprocess_s);
+    }
+    std::fprintf(stderr, "  wall %.3f s until exit, encoder %.3f s, decoder %.3f s, overhead %.3f s\n", wall, enc, dec,
+                 wall - enc - dec);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string inputs, outputs, bundle, cache_dir;
-    bool cache_dir_set = false, compile_only = false, quiet = false, resume = false;
+    const double t_main = umedsam_timeline_now();
+    umedsam_timeline_record("process start -> main (loader, libraries, static init)", 0.0, t_main);
+    std::string inputs, outputs, bundle, cache_dir, profile_path;
+    bool cache_dir_set = false, compile_only = false, quiet = false, resume = false, profile = false, fast_exit = true;
     umedsam_options options;
     umedsam_options_default(&options);
     for (int i = 1; i < argc; ++i) {
@@ -123,7 +218,7 @@ int main(int argc, char** argv) {
             std::printf("%s\n", umedsam_version());
             return 0;
         } else if (a == "-i" || a == "--inputs" || a == "-o" || a == "--outputs" || a == "--bundle" ||
-                   a == "--threads" || a == "--max-cache-mb" || a == "--cache-dir") {
+                   a == "--threads" || a == "--max-cache-mb" || a == "--cache-dir" || a == "--profile-json") {
             const char* v = value(a.c_str());
             if (!v) return usage_error(a + " needs a value");
             double num = 0;
@@ -131,6 +226,7 @@ int main(int argc, char** argv) {
             else if (a == "-o" || a == "--outputs") outputs = v;
             else if (a == "--bundle") bundle = v;
             else if (a == "--cache-dir") { cache_dir = v; cache_dir_set = true; }
+            else if (a == "--profile-json") profile_path = v;
             else if (!parse_number(v, num) || num < 0) return usage_error(a + " needs a non-negative number");
             else if (a == "--threads") options.threads = static_cast<int32_t>(num);
             else options.max_cache_mb = num;
@@ -144,6 +240,10 @@ int main(int argc, char** argv) {
             compile_only = true;
         } else if (a == "--quiet" || a == "-q") {
             quiet = true;
+        } else if (a == "--profile") {
+            profile = true;
+        } else if (a == "--no-fast-exit") {
+            fast_exit = false;
         } else {
             return usage_error("unknown argument '" + a + "'");
         }
@@ -153,6 +253,7 @@ int main(int argc, char** argv) {
     if (cache_dir_set) options.cache_dir = cache_dir.c_str();
 
     std::vector<fs::path> cases;
+    double t = umedsam_timeline_now();
     if (!compile_only) {
         fs::path in = inputs;
         std::error_code ec;
@@ -176,15 +277,39 @@ int main(int argc, char** argv) {
         }
     }
 
+    const double t_open = umedsam_timeline_now();
+    umedsam_timeline_record("list cases, create output folder", t, t_open);
+    t = t_open;
     umedsam_session* session = nullptr;
-    if (umedsam_open(bundle.c_str(), &options, &session) != UMEDSAM_OK) {
+    const umedsam_status opened = umedsam_open(bundle.c_str(), &options, &session);
+    umedsam_timeline_record("open bundle", t, umedsam_timeline_now());
+    if (opened != UMEDSAM_OK) {
         std::fprintf(stderr, "umedsam-native: %s\n", umedsam_last_error());
         return 2;
     }
+    std::vector<CaseProfile> profiles;
+    // Flush, then end the process without destructors (see the header); --no-fast-exit returns normally.
+    auto finish = [&](int code) {
+        const double wall = umedsam_timeline_now();
+        if (profile) print_profile(profiles, wall);
+        if (!profile_path.empty()) {
+            const std::string text = profile_json(profiles, wall);
+            if (!write_text_atomic(profile_path, text)) {
+                std::fprintf(stderr, "error: %s: cannot write\n", profile_path.c_str());
+                code = code ? code : 1;
+            }
+        }
+        std::fflush(stdout);
+        std::fflush(stderr);
+        if (fast_exit) ::_exit(code);
+        const double t_close = umedsam_timeline_now();
+        umedsam_close(session);
+        if (profile) std::fprintf(stderr, "  (--no-fast-exit: closing the session took %.3f s)\n", umedsam_timeline_now() - t_close);
+        return code;
+    };
     if (compile_only) {
         if (!quiet) std::printf("%s\n", umedsam_session_info(session));
-        umedsam_close(session);
-        return 0;
+        return finish(0);
     }
     int failed = 0;
     size_t skipped = 0;
@@ -219,6 +344,11 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "error: %s\n", umedsam_last_error());
             continue;
         }
+        CaseProfile p;
+        p.name = name;
+        p.seconds = seconds;
+        umedsam_get_timings(session, &p.timings);
+        profiles.push_back(p);
         total += seconds;
         char line[64];
         std::snprintf(line, sizeof line, ",%.4f\n", seconds);
@@ -227,14 +357,15 @@ int main(int argc, char** argv) {
         write_text_atomic(fs::path(outputs) / "efficiency.csv", csv);
         if (!quiet) std::fprintf(stderr, "%s %.2fs\n", name.c_str(), seconds);
     }
-    umedsam_close(session);
+    t = umedsam_timeline_now();
     if (!write_text_atomic(fs::path(outputs) / "efficiency.csv", csv)) {
         std::fprintf(stderr, "error: %s/efficiency.csv: cannot write\n", outputs.c_str());
         failed += 1;
     }
+    umedsam_timeline_record("write efficiency.csv", t, umedsam_timeline_now());
     std::printf("%zu/%zu cases written to %s (%.1fs total)", cases.size() - failed - skipped, cases.size(), outputs.c_str(),
                 total);
     if (skipped) std::printf(", %zu already complete", skipped);
     std::printf("\n");
-    return failed ? 1 : 0;
+    return finish(failed ? 1 : 0);
 }

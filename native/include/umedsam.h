@@ -146,6 +146,16 @@ UMEDSAM_API umedsam_status umedsam_decode(umedsam_session* session, const float*
 UMEDSAM_API umedsam_status umedsam_preprocess(const uint8_t* image, int64_t height, int64_t width,
                                               int64_t channels, float* out, int64_t* new_hw);
 
+/* The process-wide timeline (umedsam-native --profile): every step from process start to exit that
+ * the library (bundle open, compiled-model import per stage, case read, pre-processing, encoder,
+ * decoder, segs write) or a caller records, in seconds since the process started.
+ * umedsam_timeline_json: [{"stage": "...", "start": s, "end": s, "thread": n}, ...] by start time;
+ * the string stays valid until the calling thread's next call. */
+UMEDSAM_API double umedsam_timeline_now(void);
+UMEDSAM_API void umedsam_timeline_record(const char* stage, double start, double end);
+UMEDSAM_API const char* umedsam_timeline_json(void);
+UMEDSAM_API void umedsam_timeline_clear(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "imaging.hpp"
 #include "predictor.hpp"
+#include "timeline.hpp"
 #include "umedsam.h"
 #include "verify.hpp"
 
@@ -140,6 +141,7 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         nlohmann::json info = {
             {"bundle", s->bundle.root}, {"format", s->bundle.format}, {"precision", s->bundle.precision},
             {"encoder", s->bundle.encoder}, {"decoder", s->bundle.decoder}, {"device", s->options.device},
+            {"split_decoder", s->engine->split_decoder()},
             {"threads", s->engine->threads()}, {"inference_precision", s->engine->inference_precision()},
             {"cache_dir", s->options.cache_dir}, {"openvino", umedsam::Engine::openvino_version()},
             {"version", umedsam_version()}, {"abi", UMEDSAM_ABI_VERSION}, {"max_cache_mb", opts.max_cache_mb},
@@ -194,7 +196,9 @@ umedsam_status umedsam_segment_file(umedsam_session* session, const char* in_pat
     return guarded([&] {
         require(session && in_path && out_path, "umedsam_segment_file: null argument");
         session->warnings.clear();
+        double t = umedsam::timeline::now();
         umedsam::Case c = umedsam::load_case(in_path);
+        umedsam::timeline::record("read case", t, umedsam::timeline::now());
         std::vector<int64_t> shape = c.dims;
         if (c.kind == 2) shape.pop_back();
         size_t n = 1;
@@ -206,7 +210,9 @@ umedsam_status umedsam_segment_file(umedsam_session* session, const char* in_pat
         else
             session->predictor->segment_3d(c.imgs.data(), c.dims[0], c.dims[1], c.dims[2], c.boxes.data(), c.n_boxes,
                                            c.box_arith, labels.data(), nullptr);
+        t = umedsam::timeline::now();
         umedsam::save_segs(out_path, shape, labels);
+        umedsam::timeline::record("write segs", t, umedsam::timeline::now());
         std::string all;  // the case's own warnings, then the predictor's, prefixed with the file
         for (const auto& w : c.warnings) all += (all.empty() ? "" : "\n") + w;
         for (const auto& w : session->predictor->warnings()) all += (all.empty() ? "" : "\n") + std::string(in_path) + ": " + w;
@@ -220,6 +226,20 @@ umedsam_status umedsam_check_output(const char* in_path, const char* out_path) {
         umedsam::check_output(in_path, out_path);
     });
 }
+
+double umedsam_timeline_now(void) { return umedsam::timeline::now(); }
+
+void umedsam_timeline_record(const char* stage, double start, double end) {
+    if (stage) umedsam::timeline::record(stage, start, end);
+}
+
+const char* umedsam_timeline_json(void) {
+    static thread_local std::string text;
+    text = umedsam::timeline::json();
+    return text.c_str();
+}
+
+void umedsam_timeline_clear(void) { umedsam::timeline::clear(); }
 
 umedsam_status umedsam_check_case(const char* path, umedsam_case_info* info) {
     return guarded([&] {

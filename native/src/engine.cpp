@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "error.hpp"
 #include "imaging.hpp"
+#include "timeline.hpp"
 
 namespace umedsam {
 
@@ -22,6 +25,10 @@ constexpr const char* DECODER_EMBEDDING = "image_embeddings";
 constexpr const char* DECODER_BOXES = "boxes";
 constexpr const char* DECODER_LOGITS = "low_res_logits";
 constexpr const char* DECODER_IOU = "iou_predictions";
+// decoder_image's outputs = decoder_box's inputs besides the boxes (umedsam/runtime/bundle.py)
+constexpr const char* IMAGE_PARTS[4] = {"image_tokens", "t2i_keys", "t2i_values", "i2t_queries"};
+constexpr int64_t IMAGE_TOKENS = 4096;
+constexpr int64_t PART_CHANNELS[4] = {256, 128, 128, 128};
 
 bool is_file(const std::string& p) {
     struct stat st;
@@ -135,15 +142,50 @@ BundleInfo read_bundle(const std::string& folder) {
             throw Error(UMEDSAM_ERR_BUNDLE, file + ": graph file named by the manifest ('graphs." + stage + "') is missing");
         (std::string(stage) == "encoder" ? b.encoder : b.decoder) = file;
     }
+    if (graphs.contains("decoder_image") && graphs.contains("decoder_box")) {
+        for (const char* stage : {"decoder_image", "decoder_box"}) {
+            const auto& entry = graphs[stage];
+            if (!entry.is_object() || !entry.contains("file") || !entry["file"].is_string())
+                throw field_error(std::string("graphs.") + stage + ".file", "missing");
+            const std::string file = b.root + "/" + entry["file"].get<std::string>();
+            if (!is_file(file))
+                throw Error(UMEDSAM_ERR_BUNDLE, file + ": graph file named by the manifest ('graphs." + stage + "') is missing");
+            (std::string(stage) == "decoder_image" ? b.decoder_image : b.decoder_box) = file;
+        }
+    }
     return b;
 }
 
 Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_(bundle), options_(options) {
+    const double t_core = timeline::now();
     ov_status_e st = ov_core_create(&core_);
+    timeline::record("openvino core", t_core, timeline::now());
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a core (" + ov_error(st) + ")");
     try {
-        compile(encoder_, bundle_.encoder, false);
-        compile(decoder_1box_, bundle_.decoder, true);
+        // The two imports overlap: most of an import is the CPU plugin building its graph (kernels,
+        // packed weights) on one thread, so the 1-box decoder comes in on a second thread while the
+        // encoder does on this one (ov::Core is thread-safe). Errors of either surface here.
+        std::exception_ptr decoder_error;
+        std::thread decoder([&] {
+            try {
+                if (split_decoder()) {  // the split replaces the whole decoder (kept in the bundle for others)
+                    compile(decoder_image_, bundle_.decoder_image, false, "decoder_image", 1);
+                    compile(decoder_1box_, bundle_.decoder_box, true, "decoder_box (1 box)", 1);
+                } else {
+                    compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
+                }
+            } catch (...) {
+                decoder_error = std::current_exception();
+            }
+        });
+        try {
+            compile(encoder_, bundle_.encoder, false, "encoder");
+        } catch (...) {
+            decoder.join();
+            throw;
+        }
+        decoder.join();
+        if (decoder_error) std::rethrow_exception(decoder_error);
     } catch (...) {
         release();
         throw;
@@ -163,7 +205,7 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
 Engine::~Engine() { release(); }
 
 void Engine::release() {
-    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_}) {
+    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
         if (s->request) ov_infer_request_free(s->request);
         if (s->compiled) ov_compiled_model_free(s->compiled);
         s->request = nullptr;
@@ -173,9 +215,11 @@ void Engine::release() {
     core_ = nullptr;
 }
 
-void Engine::compile(Stage& stage, const std::string& graph, bool one_box) {
+void Engine::compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread) {
     ov_model_t* model = nullptr;
+    double t = timeline::now();
     ov_status_e st = ov_core_read_model(core_, graph.c_str(), nullptr, &model);
+    timeline::record(name + ": read graph", t, timeline::now(), thread);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot read it (" + ov_error(st) + ")");
     if (one_box) {
         const int64_t dims[2] = {1, 4};
@@ -198,12 +242,16 @@ void Engine::compile(Stage& stage, const std::string& graph, bool one_box) {
     }
     if (!options_.cache_dir.empty()) kv.insert(kv.end(), {ov_property_key_cache_dir, options_.cache_dir.c_str()});
     while (kv.size() < 8) kv.push_back(nullptr);  // the variadic call below always passes 8 slots
+    t = timeline::now();
     st = ov_core_compile_model(core_, model, options_.device.c_str(), kv.size() - std::count(kv.begin(), kv.end(), nullptr),
                                &stage.compiled, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7]);
     ov_model_free(model);
+    timeline::record(name + ": compile or import", t, timeline::now(), thread);
     if (st != OK)
         throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot compile it on " + options_.device + " (" + ov_error(st) + ")");
+    t = timeline::now();
     st = ov_compiled_model_create_infer_request(stage.compiled, &stage.request);
+    timeline::record(name + ": infer request", t, timeline::now(), thread);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot create an infer request (" + ov_error(st) + ")");
 }
 
@@ -218,13 +266,33 @@ void Engine::encode(const float* images, int64_t batch, float* embeddings) {
     copy_output(encoder_.request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
 }
 
+void Engine::image_parts(const float* embedding) {
+    if (!parts_of_.empty() && std::memcmp(parts_of_.data(), embedding, EMB_FLOATS * sizeof(float)) == 0) return;
+    parts_of_.clear();  // stays empty if the run below fails: nothing stale is ever reused
+    fill_input(decoder_image_.request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    run(decoder_image_, "decoder_image");
+    parts_.resize(4);
+    for (int i = 0; i < 4; ++i) {
+        parts_[i].resize(static_cast<size_t>(IMAGE_TOKENS * PART_CHANNELS[i]));
+        copy_output(decoder_image_.request, IMAGE_PARTS[i], parts_[i].data(), parts_[i].size());
+    }
+    parts_of_.assign(embedding, embedding + EMB_FLOATS);
+}
+
 void Engine::decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious) {
     Stage* stage = &decoder_1box_;
     if (n != 1) {
-        if (!decoder_.compiled) compile(decoder_, bundle_.decoder, false);
+        if (!decoder_.compiled)
+            compile(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false,
+                    split_decoder() ? "decoder_box (n boxes)" : "decoder (n boxes)");
         stage = &decoder_;
     }
-    fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    if (split_decoder()) {
+        image_parts(embedding);
+        for (int i = 0; i < 4; ++i) fill_input(stage->request, IMAGE_PARTS[i], {1, IMAGE_TOKENS, PART_CHANNELS[i]}, parts_[i].data());
+    } else {
+        fill_input(stage->request, DECODER_EMBEDDING, {1, EMB_CH, EMB_HW, EMB_HW}, embedding);
+    }
     fill_input(stage->request, DECODER_BOXES, {n, 4}, boxes256);
     run(*stage, "decoder");
     copy_output(stage->request, DECODER_LOGITS, logits, static_cast<size_t>(n) * LOGIT_FLOATS);

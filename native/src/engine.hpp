@@ -25,6 +25,8 @@ struct EngineOptions {
 // The bundle folder as its manifest.json describes it.
 struct BundleInfo {
     std::string root, format, precision, encoder, decoder, manifest_json;
+    // the optional decoder split (umedsam-export --split-decoder): both set, or both empty
+    std::string decoder_image, decoder_box;
 };
 
 // Read manifest.json; throws Error(UMEDSAM_ERR_BUNDLE) naming the file and field.
@@ -43,6 +45,7 @@ public:
     void decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious);
 
     int threads() const { return threads_; }
+    bool split_decoder() const { return !bundle_.decoder_box.empty(); }
     std::string inference_precision() const { return precision_; }
     static std::string openvino_version();
 
@@ -51,14 +54,17 @@ private:
         ov_compiled_model* compiled = nullptr;
         ov_infer_request* request = nullptr;
     };
-    void compile(Stage& stage, const std::string& graph, bool one_box);
+    void compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread = 0);
     void run(Stage& stage, const std::string& what);
     void release();
+    void image_parts(const float* embedding);  // decoder_image for this embedding unless it is the last one
 
     BundleInfo bundle_;
     EngineOptions options_;
     ov_core* core_ = nullptr;
-    Stage encoder_, decoder_1box_, decoder_;
+    Stage encoder_, decoder_1box_, decoder_, decoder_image_;  // with the split, decoder_* run decoder_box
+    std::vector<float> parts_of_;              // the embedding whose decoder_image outputs are in parts_
+    std::vector<std::vector<float>> parts_;
     int threads_ = 0;
     std::string precision_;
 };

@@ -8,6 +8,7 @@
 
 #include "error.hpp"
 #include "imaging.hpp"
+#include "timeline.hpp"
 
 namespace umedsam {
 
@@ -138,15 +139,22 @@ void Predictor::segment_2d(const uint8_t* image, int64_t h, int64_t w, int64_t c
         image = rgb.data();
     }
     seconds_since(t);
+    double mark = timeline::now();
     const auto [nh, nw] = new_size(h, w);
     const std::vector<uint8_t> resized = resize_longest_side(image, h, w, 3);
     std::vector<float> x(IMAGE_FLOATS);
     normalize_pad(resized.data(), nh, nw, 3, x.data());
     timings_.preprocess_s += seconds_since(t);
+    double next = timeline::now();
+    timeline::record("preprocess", mark, next);
+    mark = next;
     embedding_.resize(EMB_FLOATS);
     engine_.encode(x.data(), 1, embedding_.data());
     ++timings_.encoder_calls;
     timings_.encode_s += seconds_since(t);
+    next = timeline::now();
+    timeline::record("encode", mark, next);
+    mark = next;
     logits_.resize(LOGIT_FLOATS);
     std::vector<uint8_t> mask(static_cast<size_t>(h) * w);
     for (int64_t k = 0; k < n; ++k) {
@@ -164,6 +172,7 @@ void Predictor::segment_2d(const uint8_t* image, int64_t h, int64_t w, int64_t c
         if (ious) ious[k] = static_cast<double>(iou);
         timings_.postprocess_s += seconds_since(t);
     }
+    timeline::record("decode + postprocess, " + std::to_string(timings_.decoder_calls) + " box(es)", mark, timeline::now());
     timings_.total_s = std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -198,6 +207,7 @@ void Predictor::segment_3d(const uint8_t* volume, int64_t d, int64_t h, int64_t 
     std::vector<double> boxes(boxes_in, boxes_in + n * 6);
     const std::vector<bool> keep = clip_boxes(boxes, n, 6, h, w, d, arith, warnings_);
     EmbeddingCache cache(max_cache_mb_);
+    const timeline::Span span("segment 3D (encode, decode, postprocess interleaved)");
     const auto [nh, nw] = new_size(h, w);
     std::vector<uint8_t> temp(d * plane);
     logits_.resize(LOGIT_FLOATS);

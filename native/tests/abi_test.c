@@ -22,6 +22,16 @@ int main(int argc, char** argv) {
         }
         printf("%s\n", umedsam_session_info(s));
         umedsam_close(s);
+        /* the library timed its own steps; a caller's entry joins them */
+        if (strstr(umedsam_timeline_json(), "\"encoder: compile or import\"") == NULL) return 8;
+    }
+    {
+        const double t = umedsam_timeline_now();
+        if (!(t > 0.0)) return 9;
+        umedsam_timeline_record("caller step", 0.0, t);
+        if (strstr(umedsam_timeline_json(), "\"caller step\"") == NULL) return 10;
+        umedsam_timeline_clear();
+        if (strcmp(umedsam_timeline_json(), "[]") != 0) return 11;
     }
     printf("ok %s\n", umedsam_version());
     return 0;

@@ -38,3 +38,21 @@ def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsy
     assert len(set(round(d, 6) for d in dscs.values())) == 1  # FP32 everywhere: the same masks
     text = capsys.readouterr().out
     assert "| **total** |" in text and "conservative" in text
+
+
+def test_harness_checkouts_and_overhead(ov_bundle, native_build, small_2d, tmp_path, monkeypatch):
+    """--checkout runs an engine from another tree; overhead = wall - the engine's own encoder + decoder."""
+    monkeypatch.setenv("UMEDSAM_OV_CACHE", str(tmp_path / "ovcache"))
+    other = tmp_path / "checkout"
+    other.mkdir()
+    (other / ".nprefix").symlink_to(native_build.prefix)  # where --checkout looks for umedsam-native
+    (other / "umedsam").symlink_to(SCRIPT.parents[1] / "umedsam")
+    report = _harness().main(["--data", str(small_2d), "--threads", "2", "--skip-reference",
+                              "--engine", f"python={ov_bundle[0]}", "--engine", f"native=native:{ov_bundle[0]}",
+                              "--checkout", f"native={other}", "--checkout", f"python={other}"])
+    (case,) = report["cases"]
+    assert set(case["engines"]) == {"python", "native"}
+    for name, e in case["engines"].items():
+        assert "error" not in e, (name, e)
+        assert len(e["encdec_runs"]) == 1 and 0 < e["encdec_runs"][0] < e["seconds"]
+        assert e["overhead"] == pytest.approx(e["seconds"] - e["encdec_runs"][0])

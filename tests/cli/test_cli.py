@@ -86,8 +86,35 @@ def test_predict_folder_without_cases_says_what_is_accepted(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_messages_and_help_keep_brackets():
-    result = runner.invoke(app, ["predict", "--help"])
-    assert "umedsam[cluster]" in result.output.replace("\n", "")
-    result = runner.invoke(app, ["export", "--target", "nope"])
-    assert result.exit_code != 0
+def test_messages_and_help_keep_brackets(capsys):
+    from umedsam.cli.common import fail, warn
+
+    result = runner.invoke(app, ["predict", "--help"], terminal_width=200)
+    assert "umedsam[cluster]" in result.output
+    fail("needs the export tools: pip install 'umedsam[export]'")
+    warn("[bold]not markup[/bold]")
+    err = capsys.readouterr().err
+    assert "pip install 'umedsam[export]'" in err and "[bold]not markup[/bold]" in err
+
+
+def test_predict_console_entry_profile_and_fast_exit(tmp_path, small_2d):
+    """``python -m umedsam.cli.predict`` ends with os._exit: the exit code and outputs must survive it."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "in"
+    (data / "imgs").mkdir(parents=True)
+    for p in (small_2d / "imgs").glob("*.npz"):
+        (data / "imgs" / p.name).write_bytes(p.read_bytes())
+    np.savez(data / "imgs" / "2DBox_Broken_0009.npz", imgs=np.zeros((10, 10), np.uint8), boxes=np.zeros((1, 4)))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "umedsam.cli.predict", "-i", str(data), "-o", str(out),
+                        "--threads", "2", "--profile", "--no-sidecars"], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "2DBox_Broken_0009.npz: field 'imgs'" in r.stderr
+    assert "cases written to" in r.stdout  # stdout flushed before the fast exit
+    for stage in ("process start -> command", "import the runtime", "open the engine", "read case",
+                  "segment 2D", "write segs", "write efficiency.csv", "overhead"):
+        assert stage in r.stderr, stage
+    assert (out / "efficiency.csv").read_text().count("\n") == 2
+    assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]

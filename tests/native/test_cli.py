@@ -33,9 +33,12 @@ def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, smal
     (inputs / "2Dbroken.npz").write_bytes(b"garbage")
     np.savez(inputs / "3Dnoboxes.npz", imgs=np.zeros((2, 8, 8), np.uint8))
     out = tmp_path / "native"
+    profile = tmp_path / "profile.json"
     r = subprocess.run([str(native_build.executable), "-i", str(tmp_path / "in"), "-o", str(out), "--bundle",
-                        str(folder), "--threads", "2"], capture_output=True, text=True)
-    assert r.returncode == 1, r.stderr
+                        str(folder), "--threads", "2", "--profile", "--profile-json", str(profile)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr  # the fast exit keeps the exit code
+    _check_profile(json.loads(profile.read_text()), r.stderr)
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and any("2Dbroken.npz: field '<file>'" in e for e in errors)
     assert any("3Dnoboxes.npz: field 'boxes': missing" in e for e in errors)
@@ -61,3 +64,37 @@ def test_cli_usage_and_bundle_errors(native_build, tmp_path):
     assert r.returncode == 2 and "no manifest.json" in r.stderr
     r = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "OpenVINO" in r.stdout
+
+
+def _check_profile(prof: dict, stderr: str) -> None:
+    """The --profile-json timeline: every step from process start to exit, in order, adding up."""
+    stages = [e["stage"] for e in prof["timeline"]]
+    for needed in ("process start -> main (loader, libraries, static init)", "open bundle", "openvino core",
+                   "encoder: compile or import", "decoder (1 box): compile or import", "read case", "preprocess",
+                   "encode", "write segs", "write efficiency.csv"):
+        assert needed in stages, (needed, stages)
+    assert any(s.startswith("decode + postprocess, ") for s in stages)
+    starts = [e["start"] for e in prof["timeline"]]
+    assert starts == sorted(starts) and starts[0] == 0.0
+    assert all(0 <= e["start"] <= e["end"] <= prof["wall_s"] for e in prof["timeline"])
+    # the decoder's import runs on a second thread, inside "open bundle"
+    by_name = {e["stage"]: e for e in prof["timeline"]}
+    opened, dec = by_name["open bundle"], by_name["decoder (1 box): compile or import"]
+    assert dec["thread"] == 1 and opened["start"] <= dec["start"] and dec["end"] <= opened["end"]
+    cases = prof["cases"]
+    assert cases and all(c["encoder_calls"] == 1 and c["decoder_calls"] >= 1 for c in cases)
+    assert abs(prof["encode_s"] - sum(c["encode_s"] for c in cases)) < 1e-5
+    assert abs(prof["overhead_s"] - (prof["wall_s"] - prof["encode_s"] - prof["decode_s"])) < 1e-5
+    assert "profile (seconds since process start):" in stderr and "overhead" in stderr
+
+
+def test_cli_profile_compile_only_and_no_fast_exit(native_build, ov_bundle, tmp_path):
+    folder, _ = ov_bundle
+    exe = str(native_build.executable)
+    r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile", "--no-fast-exit"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "encoder: compile or import" in r.stderr and "closing the session took" in r.stderr
+    r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile-json",
+                        str(tmp_path / "missing" / "p.json")], capture_output=True, text=True)
+    assert r.returncode == 1 and "p.json: cannot write" in r.stderr

@@ -8,7 +8,8 @@ from typing import Any
 
 from umedsam.common import markdown_table, speed_ratio, write_bytes_atomic
 
-_STAGE_LABELS = {"preprocess": "preprocess", "encoder": "encoder", "decoder_1box": "decoder (1 box)",
+_STAGE_LABELS = {"preprocess": "preprocess", "encoder": "encoder",
+                 "decoder_new_image_1box": "decoder (1 box, new image)", "decoder_1box": "decoder (1 box)",
                  "decoder_per_box_16": "decoder per box (16)", "postprocess_per_box": "postprocess per box"}
 
 

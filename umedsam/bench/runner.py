@@ -3,7 +3,9 @@
 Protocol (docs/FLAGS.md, "Benchmarks"):
 
 1. **Stages** (in this process, all engines loaded with the same ``threads``): the encoder on one
-   preprocessed image, the decoder on 1 box and on 16 boxes (per-box time), the host-side
+   preprocessed image, the decoder on 1 box and on 16 boxes (per-box time), the decoder on 1 box of
+   an image it has not seen just before (``decoder_new_image_1box``: with a split decoder, the
+   box-independent part runs there once per image and ``decoder_1box`` is the per-box rest), the host-side
    preprocessing of that image and postprocessing of one box. ``warmup`` rounds are discarded, then
    ``iters`` rounds; in every round each engine runs once, and the engine order rotates from round to
    round, so thermal or background drift hits all engines alike. Before an engine's turn the runner
@@ -37,7 +39,8 @@ from umedsam.runtime.postprocess import logits_to_masks
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.preprocess import preprocess_image, resize_box_to_256, normalize_pad, resize_longest_side
 
-STAGES = ("preprocess", "encoder", "decoder_1box", "decoder_per_box_16", "postprocess_per_box")
+STAGES = ("preprocess", "encoder", "decoder_new_image_1box", "decoder_1box", "decoder_per_box_16",
+          "postprocess_per_box")
 
 
 @dataclass
@@ -106,6 +109,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
         x, new_hw, hw, box1, box16 = _stage_inputs(cases[0])
         samples: dict[int, dict[str, list[float]]] = {i: {s: [] for s in STAGES} for i in idx}
         embs = {i: predictors[i].backend.encode(x) for i in idx}
+        x_other = np.ascontiguousarray(x[..., ::-1])  # a second image (mirrored) for decoder_new_image_1box
+        embs_other = {i: predictors[i].backend.encode(x_other) for i in idx}
         logits1 = predictors[0].backend.decode(embs[0], box1)[0]
         for r in range(cfg.warmup + cfg.iters):
             for i in _rotate(idx, r):
@@ -119,11 +124,13 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None
                     dt, _ = _timed(lambda: normalize_pad(resize_longest_side(sl)))
                 s_pre = dt
                 s_enc, _ = _timed(lambda: be.encode(x))
+                s_dn, _ = _timed(lambda: be.decode(embs_other[i], box1))
+                be.decode(embs[i], box1)  # back to the first image (untimed), then its boxes
                 s_d1, _ = _timed(lambda: be.decode(embs[i], box1))
                 s_d16, _ = _timed(lambda: be.decode(embs[i], box16))
                 s_post, _ = _timed(lambda: logits_to_masks(logits1, new_hw, hw))
                 if r >= cfg.warmup:
-                    for key, val in zip(STAGES, (s_pre, s_enc, s_d1, s_d16 / 16, s_post)):
+                    for key, val in zip(STAGES, (s_pre, s_enc, s_dn, s_d1, s_d16 / 16, s_post)):
                         rec[key].append(val)
             progress(f"stages round {r + 1}/{cfg.warmup + cfg.iters}")
         for i in idx:

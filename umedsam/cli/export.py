@@ -23,6 +23,7 @@ def export(
     opset: int = typer.Option(18, "--opset", help="ONNX opset (>= 17: LayerNorm as one node)."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graphs with onnxslim."),
     merged: bool = typer.Option(False, "--merged", help="Also write model.onnx with both stages in one graph."),
+    split_decoder: bool = typer.Option(False, "--split-decoder", help="Also write the decoder split in two graphs: its box-independent part once per image (decoder_image), the rest per box (decoder_box)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Export-time check against PyTorch."),
     check_data: Optional[Path] = typer.Option(None, "--check-data", help="Cases for the mask check (default: DSB2018 q3/q4 + a phantom)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads for the check (default: all cores)."),
@@ -47,6 +48,7 @@ def export(
     name = ckpt.stem if ckpt else "lite_medsam"
     out = out or Path("bundles") / f"{name}-{target}-{precision}"
     opts = ExportOptions(target=target, precision=precision, opset=opset, simplify=simplify, merged=merged,
+                         split_decoder=split_decoder,
                          check=check, check_data=check_data, threads=threads, force=force, max_boxes=max_boxes,
                          max_slice_batch=max_slice_batch, calib=calib, from_onnx=from_onnx)
     exit_on_sigterm()

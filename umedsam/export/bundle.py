@@ -34,6 +34,7 @@ class ExportOptions:
     opset: int = DEFAULT_OPSET
     simplify: bool = True
     merged: bool = False            # also write model.onnx with both stages (onnx target)
+    split_decoder: bool = False     # also write decoder_image + decoder_box (umedsam/export/decoder_split.py)
     check: bool = True
     check_data: Path | None = None  # cases for the mask check (default: DSB2018 q3/q4 + a phantom)
     threads: int | None = None
@@ -51,6 +52,11 @@ class ExportOptions:
 def _validate(opts: ExportOptions) -> None:
     if opts.target not in TARGETS:
         raise UmedsamError(f"--target {opts.target}: choose one of {', '.join(TARGETS)}")
+    if opts.split_decoder and opts.target == "trt":
+        raise UmedsamError("--split-decoder: ONNX and OpenVINO bundles only (TensorRT batches the boxes instead)")
+    if opts.split_decoder and opts.from_onnx is not None:
+        raise UmedsamError("--split-decoder with --from-onnx: the split graphs come from the checkpoint, "
+                           "not from that bundle's (possibly quantized) decoder")
     allowed = format_by_target(opts.target).export_precisions
     if opts.precision not in allowed:
         hint = ("for INT8 CPU bundles run umedsam-quantize on an fp32 bundle" if opts.precision == "int8"
@@ -90,7 +96,8 @@ def export_bundle(ckpt: str | Path | None, out: str | Path, opts: ExportOptions,
         onnx_dir = tmp if opts.target == "onnx" else tmp / "onnx"
         onnx_dir.mkdir(exist_ok=True)
         stages: dict[str, Any] = {}
-        for stage in ("encoder", "decoder"):
+        split = ("decoder_image", "decoder_box") if opts.split_decoder else ()
+        for stage in ("encoder", "decoder") + split:
             if src is not None:
                 shutil.copyfile(src.graphs[stage], onnx_dir / f"{stage}.onnx")
                 stages[stage] = {"onnx": {"copied_from": str(src.graphs[stage]), "seconds": 0.0,

@@ -26,14 +26,17 @@ import onnx
 import torch
 
 from umedsam.errors import UmedsamError
-from umedsam.export.graphs import DecoderGraph, EncoderGraph, dynamic_shapes, example_inputs
+from umedsam.export.graphs import dynamic_shapes, example_inputs, stage_module
 from umedsam.model.medsam_lite import MedSAMLite
-from umedsam.runtime.bundle import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUT, ENCODER_OUTPUT
+from umedsam.runtime.bundle import (DECODER_BOX_INPUTS, DECODER_IMAGE_OUTPUTS, DECODER_INPUTS, DECODER_OUTPUTS,
+                                    ENCODER_INPUT, ENCODER_OUTPUT)
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 17
 
-_IO = {"encoder": ([ENCODER_INPUT], [ENCODER_OUTPUT]), "decoder": (list(DECODER_INPUTS), list(DECODER_OUTPUTS))}
+_IO = {"encoder": ([ENCODER_INPUT], [ENCODER_OUTPUT]), "decoder": (list(DECODER_INPUTS), list(DECODER_OUTPUTS)),
+       "decoder_image": ([DECODER_INPUTS[0]], list(DECODER_IMAGE_OUTPUTS)),
+       "decoder_box": (list(DECODER_BOX_INPUTS), list(DECODER_OUTPUTS))}
 
 
 @contextlib.contextmanager
@@ -94,7 +97,7 @@ def export_stage(model: MedSAMLite, stage: str, path: Path, opset: int = DEFAULT
     """Export one stage to ``path``; returns what the manifest records about it."""
     if opset < MIN_OPSET:
         raise UmedsamError(f"--opset {opset}: must be >= {MIN_OPSET} (LayerNorm as one node)")
-    module = (EncoderGraph if stage == "encoder" else DecoderGraph)(model).eval()
+    module = stage_module(model, stage)
     inputs, outputs = _IO[stage]
     start = time.perf_counter()
     try:

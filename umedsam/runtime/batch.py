@@ -15,6 +15,7 @@ from typing import Callable
 from umedsam.common import write_json, write_text_atomic
 from umedsam.data.npz import find_cases, load_case, load_gt, output_problem, save_segs
 from umedsam.errors import UmedsamError
+from umedsam.runtime import timeline
 from umedsam.runtime.predictor import Predictor
 from umedsam.runtime.result import Segmentation
 
@@ -37,9 +38,12 @@ def predict_case(predictor: Predictor, path: Path, out_dir: Path,
     """Segment one case file and write ``segs`` (+ per-box scores JSON unless ``sidecar`` is off, + overlay PNG)."""
     start = time.perf_counter()
     try:
-        case = load_case(path)
-        seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
-        save_segs(out_dir / path.name, seg.labels)
+        with timeline.span("read case"):
+            case = load_case(path)
+        with timeline.span(f"segment {case.kind} ({len(case.boxes)} box(es))"):
+            seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
+        with timeline.span("write segs"):
+            save_segs(out_dir / path.name, seg.labels)
         if sidecar:
             info = {"case": path.name, "kind": case.kind, "boxes": seg.scores,
                     "timings_s": {k: round(v, 6) for k, v in seg.timings.items()},
@@ -94,7 +98,8 @@ def predict_folder(predictor: Predictor, inputs: str | Path, outputs: str | Path
             _write_efficiency(out_dir, results, before, strict=False)
         if on_case is not None:
             on_case(result)
-    _write_efficiency(out_dir, results, before, strict=True)
+    with timeline.span("write efficiency.csv"):
+        _write_efficiency(out_dir, results, before, strict=True)
     return results
 
 

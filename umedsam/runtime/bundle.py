@@ -36,6 +36,12 @@ ENCODER_OUTPUT = "image_embeddings"
 DECODER_INPUTS = ("image_embeddings", "boxes")
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
 
+#: the optional decoder split (umedsam-export --split-decoder): the box-independent part once per image,
+#: the rest per box (umedsam/export/decoder_split.py); a bundle with both graphs runs them instead of
+#: ``decoder`` for 1-box calls, and keeps ``decoder`` for runtimes that do not know the split
+DECODER_IMAGE_OUTPUTS = ("image_tokens", "t2i_keys", "t2i_values", "i2t_queries")
+DECODER_BOX_INPUTS = DECODER_IMAGE_OUTPUTS + ("boxes",)
+
 #: the I/O table written to every manifest (symbolic dims are strings)
 GRAPH_IO: dict[str, dict[str, list[dict[str, Any]]]] = {
     "encoder": {
@@ -45,6 +51,18 @@ GRAPH_IO: dict[str, dict[str, list[dict[str, Any]]]] = {
     "decoder": {
         "inputs": [{"name": DECODER_INPUTS[0], "shape": [1, 256, 64, 64], "dtype": "float32"},
                    {"name": DECODER_INPUTS[1], "shape": ["boxes", 4], "dtype": "float32"}],
+        "outputs": [{"name": DECODER_OUTPUTS[0], "shape": ["boxes", 1, 256, 256], "dtype": "float32"},
+                    {"name": DECODER_OUTPUTS[1], "shape": ["boxes", 1], "dtype": "float32"}],
+    },
+    "decoder_image": {
+        "inputs": [{"name": DECODER_INPUTS[0], "shape": [1, 256, 64, 64], "dtype": "float32"}],
+        "outputs": [{"name": DECODER_IMAGE_OUTPUTS[0], "shape": [1, 4096, 256], "dtype": "float32"}] +
+                   [{"name": n, "shape": [1, 4096, 128], "dtype": "float32"} for n in DECODER_IMAGE_OUTPUTS[1:]],
+    },
+    "decoder_box": {
+        "inputs": [{"name": DECODER_IMAGE_OUTPUTS[0], "shape": [1, 4096, 256], "dtype": "float32"}] +
+                  [{"name": n, "shape": [1, 4096, 128], "dtype": "float32"} for n in DECODER_IMAGE_OUTPUTS[1:]] +
+                  [{"name": DECODER_INPUTS[1], "shape": ["boxes", 4], "dtype": "float32"}],
         "outputs": [{"name": DECODER_OUTPUTS[0], "shape": ["boxes", 1, 256, 256], "dtype": "float32"},
                     {"name": DECODER_OUTPUTS[1], "shape": ["boxes", 1], "dtype": "float32"}],
     },

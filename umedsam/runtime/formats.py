@@ -18,6 +18,7 @@ from pathlib import Path
 
 from umedsam.assets import BUILTIN
 from umedsam.errors import EngineError
+from umedsam.runtime import timeline
 from umedsam.runtime.bundle import read_manifest
 
 
@@ -124,7 +125,8 @@ def load_backend(engine: str | Path | None = None, backend: str | None = None, t
     fmt = resolve_format(engine, backend)
     module_name, cls_name = fmt.backend.split(":")
     try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
+        with timeline.span(f"import the {fmt.name} backend and its library"):
+            cls = getattr(importlib.import_module(module_name), cls_name)
     except ModuleNotFoundError as exc:
         raise EngineError(f"backend '{fmt.name}' is not installed ({exc}); {fmt.requires}") from None
     try:

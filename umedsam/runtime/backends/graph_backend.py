@@ -5,6 +5,11 @@ turns that into ``encode``/``decode``. A lone merged graph (encoder and decoder 
 inputs ``image`` + ``boxes``) is supported the only way it can be: ``encode`` keeps the image
 itself as the "embedding" and every ``decode`` runs the whole graph, so it is correct but re-encodes
 per decoder call; bundles with two graphs are the fast path.
+
+A bundle exported with ``--split-decoder`` also holds ``decoder_image`` (the decoder's
+box-independent part) and ``decoder_box`` (the rest): ``decode`` then runs ``decoder_image`` once per
+embedding (the last one's outputs are kept and reused while the same embedding comes back, box
+after box, slice after slice) and ``decoder_box`` per call.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from umedsam.runtime.backends.base import Backend
-from umedsam.runtime.bundle import (DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUT, ENCODER_OUTPUT, Bundle,
-                                    open_bundle, single_stage_error)
+from umedsam.runtime.bundle import (DECODER_IMAGE_OUTPUTS, DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUT,
+                                    ENCODER_OUTPUT, Bundle, open_bundle, single_stage_error)
 
 
 class GraphBackend(Backend):
@@ -38,6 +43,10 @@ class GraphBackend(Backend):
         self.verified = bool(verify)
         if verify:
             self.bundle.verify_graphs()
+        #: the decoder split is used when the bundle has both of its graphs
+        self.split_decoder = not self.bundle.merged and {"decoder_image", "decoder_box"} <= self.bundle.graphs.keys()
+        self._parts_of: np.ndarray | None = None  # the embedding whose decoder_image outputs are kept
+        self._parts: dict[str, np.ndarray] = {}
         if self.bundle.manifest.get("status") == "failed":
             warnings.warn(f"{self.bundle.root}: this bundle FAILED its check (export-time check or INT8 gate; manifest status 'failed')",
                           stacklevel=2)
@@ -57,8 +66,20 @@ class GraphBackend(Backend):
             return images.copy()  # the merged graph encodes inside every decode call
         return self._run("encoder", {ENCODER_INPUT: images})[ENCODER_OUTPUT]
 
+    def _image_parts(self, embedding: np.ndarray) -> dict[str, np.ndarray]:
+        """decoder_image's outputs for this embedding, computed once while the same embedding comes back."""
+        if self._parts_of is None or not np.array_equal(self._parts_of, embedding):
+            out = self._run("decoder_image", {DECODER_INPUTS[0]: embedding})
+            self._parts = {name: out[name] for name in DECODER_IMAGE_OUTPUTS}
+            self._parts_of = embedding.copy()
+        return self._parts
+
     def decode(self, embedding: np.ndarray, boxes256: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         boxes = np.ascontiguousarray(np.asarray(boxes256, dtype=np.float32).reshape(-1, 4))
+        if self.split_decoder:
+            parts = self._image_parts(np.ascontiguousarray(embedding, dtype=np.float32))
+            out = self._run("decoder_box", {**parts, DECODER_INPUTS[1]: boxes})
+            return out[DECODER_OUTPUTS[0]], out[DECODER_OUTPUTS[1]]
         first = ENCODER_INPUT if self.bundle.merged else DECODER_INPUTS[0]
         out = self._run("merged" if self.bundle.merged else "decoder",
                         {first: np.ascontiguousarray(embedding, dtype=np.float32), DECODER_INPUTS[1]: boxes})
@@ -67,6 +88,7 @@ class GraphBackend(Backend):
     def info(self) -> dict[str, Any]:
         info = super().info()
         info.update(precision=self.bundle.precision, format=self.bundle.format, merged=self.bundle.merged,
+                    split_decoder=self.split_decoder,
                     quantization=self.bundle.manifest.get("quantization"))
         if self.bundle.manifest.get("compression"):
             info["compression"] = {**self.bundle.manifest["compression"],

@@ -38,6 +38,7 @@ class NativeBackend(GraphBackend):
     def __init__(self, path: str, threads: int | None = None, max_cache_mb: float = 1024,
                  cache_dir: str | None = None, verify: bool = True) -> None:
         super().__init__(path, threads, verify)
+        self.split_decoder = False  # a split bundle is split inside the library (umedsam_decode)
         if self.bundle.merged:
             raise EngineError(f"{self.bundle.root}: the native runtime needs a bundle with encoder and decoder graphs, "
                               "not a merged graph")

@@ -29,6 +29,7 @@ import numpy as np
 import openvino as ov
 
 from umedsam.errors import EngineError
+from umedsam.runtime import timeline
 from umedsam.runtime.backends.graph_backend import GraphBackend
 from umedsam.runtime.bundle import DECODER_INPUTS
 from umedsam.runtime.integrity import cache_lock, check_blob_cache, record_blobs
@@ -74,8 +75,10 @@ class OpenVINOBackend(GraphBackend):
             if self.cache_dir is not None:
                 self.rebuilt_blobs = check_blob_cache(self.cache_dir)
             for stage, graph in self.bundle.graphs.items():
-                if stage == "decoder":
-                    self._compile("decoder_1box", graph, static_boxes=True)
+                if stage == "decoder" and self.split_decoder:
+                    continue  # decoder_image + decoder_box replace it
+                if stage in ("decoder", "decoder_box"):
+                    self._compile(f"{stage}_1box", graph, static_boxes=True)
                 else:
                     self._compile(stage, graph)
         if self.bundle.merged:
@@ -84,10 +87,12 @@ class OpenVINOBackend(GraphBackend):
 
     def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
         try:
-            model = self.core.read_model(str(graph))
-            if static_boxes:
-                model.reshape({DECODER_INPUTS[1]: [1, 4]})
-            self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+            with timeline.span(f"{key}: read graph"):
+                model = self.core.read_model(str(graph))
+                if static_boxes:
+                    model.reshape({DECODER_INPUTS[1]: [1, 4]})
+            with timeline.span(f"{key}: compile or import"):
+                self.compiled[key] = self.core.compile_model(model, self.device, self.config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
             raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
                               f"({str(exc).strip().splitlines()[0]})") from None
@@ -96,12 +101,12 @@ class OpenVINOBackend(GraphBackend):
             record_blobs(self.cache_dir)
 
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if stage == "decoder":
+        if stage in ("decoder", "decoder_box"):
             if len(feeds[DECODER_INPUTS[1]]) == 1:
-                stage = "decoder_1box"
-            elif "decoder" not in self.requests:
+                stage = f"{stage}_1box"
+            elif stage not in self.requests:
                 with cache_lock(self.cache_dir):
-                    self._compile("decoder", self.bundle.graphs["decoder"])
+                    self._compile(stage, self.bundle.graphs[stage])
         request = self.requests[stage]
         try:
             result = request.infer(feeds, share_inputs=False, share_outputs=False)
