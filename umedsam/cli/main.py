@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from umedsam.cli import bench, compress, demo, evaluate, export, finetune, native, parity, phantoms, predict, quantize
+from umedsam.cli import bench, compress, convert, demo, evaluate, export, finetune, native, parity, phantoms, predict, quantize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Deployment toolchain for U-MedSAM / LiteMedSAM.")
@@ -18,6 +18,7 @@ app.command("parity")(parity.parity)
 app.command("bench")(bench.bench)
 app.command("phantoms")(phantoms.phantoms)
 app.command("demo")(demo.demo)
+app.command("convert")(convert.convert)
 app.add_typer(native.app, name="native", help="Build and inspect the native (C ABI over OpenVINO) runtime.")
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""``umedsam-predict``: segment a folder of challenge cases with any engine."""
+"""``umedsam-predict``: segment a folder of challenge cases (or clinical images: NIfTI, DICOM, MHA/NRRD,
+PNG/TIFF, see docs/CLINICAL_IO.md) with any engine."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def predict(
     sidecars: bool = typer.Option(True, "--sidecars/--no-sidecars", help="Write a JSON sidecar (per-box IoU, timings) per case."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Run on Ray: 'local' (start a lean local cluster) or an existing cluster's address; needs umedsam[cluster]."),
     workers: Optional[int] = typer.Option(None, "--workers", help="With --cluster: worker processes (default: cores // threads)."),
+    boxes: Optional[Path] = typer.Option(None, "--boxes", help="Clinical inputs: box prompts, a JSON/CSV file (or a folder of <stem>.json/.csv); docs/CLINICAL_IO.md."),
+    boxes_from: Optional[Path] = typer.Option(None, "--boxes-from", help="Clinical inputs: one box per label of this label map (or a folder of them, same names)."),
+    box_space: Optional[str] = typer.Option(None, "--box-space", help="voxel | lps | ras (mm); overrides the box file's own 'space'."),
+    modality: Optional[str] = typer.Option(None, "--modality", help="CT (window) or MR/PET/... (percentiles); default: the DICOM tag, else detected."),
+    window: Optional[str] = typer.Option(None, "--window", help="CT window 'L,W' or a preset (soft-tissue, lung, bone, brain, ...); default 40,400."),
+    keep_orientation: bool = typer.Option(False, "--keep-orientation", help="Feed the volume in its storage order (as the organisers did) instead of LPS."),
+    series: Optional[str] = typer.Option(None, "--series", help="DICOM: the Series Instance UID when a folder holds several."),
+    out_format: Optional[str] = typer.Option(None, "--format", help="Label map format for volumes: .nii.gz, .nii, .mha, .nrrd (default: the input's)."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -36,6 +45,14 @@ def predict(
     from umedsam.runtime.batch import predict_folder
     from umedsam.runtime.predictor import Predictor
 
+    from umedsam.cli import predict_clinical as clinical_cli
+
+    if clinical_cli.is_clinical_input(inputs, boxes, boxes_from):
+        if cluster is not None:
+            raise fail("--cluster runs challenge .npz cases; convert clinical inputs first (umedsam convert)")
+        return clinical_cli.run(inputs, outputs, engine, backend, threads, overlays, sidecars,
+                                dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb),
+                                boxes, boxes_from, box_space, modality, window, keep_orientation, series, out_format)
     if cluster is not None:
         return _predict_on_cluster(inputs, outputs, engine, backend, threads, cluster, workers, overlays, sidecars,
                                    dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb))
