@@ -43,7 +43,7 @@ def _subset(data: Path, dest: Path, names: list[str]) -> Path:
     return dest
 
 
-def _nifti_round_trip(root: Path, bundle: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, str]:
+def nifti_round_trip(root: Path, bundle: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, str]:
     """MNI152 slab NIfTI -> predict with boxes from its white-matter map -> label map; vs the convert path."""
     import numpy as np
 
@@ -133,7 +133,7 @@ def run_fast_demo(out: str | Path, threads: int | None = None, log: Callable[[st
     bench = run_bench(cfg, progress=lambda s: log(f"bench: {s}"))
     write_json(root / "bench.json", bench)
     step("6/6 NIfTI round trip (MNI152 template slab)")
-    nifti_md, nifti_line = _nifti_round_trip(root, bundle, threads, log)
+    nifti_md, nifti_line = nifti_round_trip(root, bundle, threads, log)
     total = time.perf_counter() - t0
 
     times = {r.name: r.seconds for r in results}
