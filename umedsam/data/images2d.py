@@ -47,6 +47,8 @@ def read_image_2d(path: str | Path) -> np.ndarray:
                 pixels = np.asarray(img)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise CaseError(path, "<file>", f"not a readable image ({type(exc).__name__})") from None
+    if pixels.size == 0:  # tifffile reads a corrupt file as an empty array (with a logged warning)
+        raise CaseError(path, "<file>", "no image data (empty or corrupt file)")
     if pixels.ndim == 3 and pixels.shape[2] > 4 or pixels.ndim not in (2, 3):
         raise CaseError(path, "<dimensions>", f"shape {pixels.shape} is not a 2D grey or colour image "
                                               f"(a stack or 4D image? convert it to a volume format)")
