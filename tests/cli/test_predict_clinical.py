@@ -7,7 +7,8 @@
 * a PNG of a DSB2018 quadrant gives the same masks as its npz;
 * every bad input is one line naming the file and field, the other inputs still run, nothing half-written.
 
-Kept short for CI: a 3-slice slab, and 8 nuclei of the DSB2018 quadrant.
+Kept short for CI: the session's OpenVINO bundle (the same masks as PyTorch, tests/runtime), a 3-slice
+slab, and 8 nuclei of the DSB2018 quadrant.
 """
 
 from __future__ import annotations
@@ -30,8 +31,17 @@ runner = CliRunner()
 pytestmark = pytest.mark.slow
 
 
-def _invoke(*args: str):
+@pytest.fixture(scope="module")
+def engine(ov_bundle) -> str:
+    return str(ov_bundle[0])
+
+
+def _invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
+
+
+def _predict(engine: str, *args):
+    return _invoke("predict", *args, "--engine", engine)
 
 
 def _canonical(path) -> np.ndarray:
@@ -40,7 +50,7 @@ def _canonical(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def mni(tmp_path_factory):
+def mni(tmp_path_factory, engine):
     """The slab, its label map and the predicted label map of the NIfTI."""
     try:
         from umedsam.data.real_clinical import write_mni152_nifti
@@ -49,12 +59,12 @@ def mni(tmp_path_factory):
         t1, wm = write_mni152_nifti(root / "in", z_range=(82, 85))
     except Exception as exc:  # nilearn not installed
         pytest.skip(f"MNI152 template unavailable: {exc}")
-    r = _invoke("predict", "-i", t1, "--boxes-from", wm, "-o", root / "out", "--threads", "2")
+    r = _predict(engine, "-i", t1, "--boxes-from", wm, "-o", root / "out", "--threads", "2")
     assert r.exit_code == 0, r.output
     return root, t1, wm, root / "out" / "mni152_t1.nii.gz"
 
 
-def test_nifti_round_trip_equals_the_converted_npz(mni):
+def test_nifti_round_trip_equals_the_converted_npz(mni, engine):
     root, t1, wm, pred = mni
     src, out = nib.load(t1), nib.load(pred)
     assert out.shape == src.shape and np.array_equal(out.affine, src.affine)
@@ -66,7 +76,7 @@ def test_nifti_round_trip_equals_the_converted_npz(mni):
     r = _invoke("convert", t1, "-o", root / "npz" / "imgs", "--boxes-from", wm, "--gts", root / "npz" / "gts")
     assert r.exit_code == 0, r.output
     case = root / "npz" / "imgs" / "3DBox_MR_mni152-t1.npz"
-    r = _invoke("predict", "-i", root / "npz", "-o", root / "npz_out", "--threads", "2")
+    r = _predict(engine, "-i", root / "npz", "-o", root / "npz_out", "--threads", "2")
     assert r.exit_code == 0, r.output
     segs = load_segs(root / "npz_out" / case.name)
     assert np.array_equal(segs, _canonical(pred))
@@ -80,14 +90,14 @@ def test_nifti_round_trip_equals_the_converted_npz(mni):
     assert np.array_equal(gts, _canonical(wm))
 
 
-def test_storage_order_does_not_change_world_masks(mni, tmp_path):
+def test_storage_order_does_not_change_world_masks(mni, engine, tmp_path):
     from umedsam.data.real_clinical import write_flipped_nifti
 
     root, t1, wm, pred = mni
     flipped = write_flipped_nifti(t1, tmp_path / "in" / "mni152_t1.nii.gz")
     flipped_wm = write_flipped_nifti(wm, tmp_path / "wm" / "mni152_t1.nii.gz")
     assert not np.array_equal(np.asarray(nib.load(flipped).dataobj), np.asarray(nib.load(t1).dataobj))
-    r = _invoke("predict", "-i", flipped, "--boxes-from", flipped_wm, "-o", tmp_path / "out", "--threads", "2")
+    r = _predict(engine, "-i", flipped, "--boxes-from", flipped_wm, "-o", tmp_path / "out", "--threads", "2")
     assert r.exit_code == 0, r.output
     out = tmp_path / "out" / "mni152_t1.nii.gz"
     assert np.array_equal(nib.load(out).affine, nib.load(flipped).affine)
@@ -102,7 +112,7 @@ def test_storage_order_does_not_change_world_masks(mni, tmp_path):
             assert len(x) and np.sign(np.median(x)) == sign and (np.sign(x) == sign).mean() > 0.99
 
 
-def test_dicom_series_from_pydicom_gives_the_same_masks(mni, tmp_path):
+def test_dicom_series_from_pydicom_gives_the_same_masks(mni, engine, tmp_path):
     root, t1, wm, pred = mni
     canon = sitk.DICOMOrient(sitk.ReadImage(str(t1)), "LPS")
     stored = sitk.GetArrayFromImage(canon).astype(np.int16)
@@ -110,7 +120,7 @@ def test_dicom_series_from_pydicom_gives_the_same_masks(mni, tmp_path):
     write_series(tmp_path / "dcm", stored, canon.GetSpacing(), canon.GetOrigin(), "MR", slope=2.0, intercept=0.0)
     canon_wm = sitk.DICOMOrient(sitk.ReadImage(str(wm)), "LPS")
     sitk.WriteImage(canon_wm, str(tmp_path / "dcm_wm.nii.gz"))
-    r = _invoke("predict", "-i", tmp_path / "dcm", "--boxes-from", tmp_path / "dcm_wm.nii.gz", "-o", tmp_path / "out",
+    r = _predict(engine, "-i", tmp_path / "dcm", "--boxes-from", tmp_path / "dcm_wm.nii.gz", "-o", tmp_path / "out",
                 "--format", "mha", "--threads", "2")
     assert r.exit_code == 0, r.output
     out = tmp_path / "out" / "dcm.mha"
@@ -119,7 +129,7 @@ def test_dicom_series_from_pydicom_gives_the_same_masks(mni, tmp_path):
     assert np.allclose(img.GetOrigin(), canon.GetOrigin()) and img.GetSize() == canon.GetSize()
 
 
-def test_png_of_a_dsb2018_image_gives_the_same_masks_as_its_npz(tmp_path):
+def test_png_of_a_dsb2018_image_gives_the_same_masks_as_its_npz(engine, tmp_path):
     from PIL import Image
 
     try:
@@ -133,10 +143,10 @@ def test_png_of_a_dsb2018_image_gives_the_same_masks_as_its_npz(tmp_path):
     save_npz_atomic(case_path, imgs=imgs, boxes=boxes)
     Image.fromarray(imgs[..., 0]).save(tmp_path / "nuclei.png")
     (tmp_path / "nuclei.json").write_text(json.dumps({"space": "voxel", "boxes": boxes.tolist()}))
-    r = _invoke("predict", "-i", tmp_path / "nuclei.png", "--boxes", tmp_path / "nuclei.json", "-o", tmp_path / "png_out",
+    r = _predict(engine, "-i", tmp_path / "nuclei.png", "--boxes", tmp_path / "nuclei.json", "-o", tmp_path / "png_out",
                 "--threads", "2")
     assert r.exit_code == 0, r.output
-    r = _invoke("predict", "-i", tmp_path / "data", "-o", tmp_path / "npz_out", "--threads", "2")
+    r = _predict(engine, "-i", tmp_path / "data", "-o", tmp_path / "npz_out", "--threads", "2")
     assert r.exit_code == 0, r.output
     labels = np.asarray(Image.open(tmp_path / "png_out" / "nuclei.png"))
     segs = load_segs(tmp_path / "npz_out" / case_path.name)

@@ -45,6 +45,6 @@ def test_bad_images_name_the_file(tmp_path):
         read_image_2d(tmp_path / "y.tif")
     import tifffile
 
-    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5, 6), np.uint8))
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5, 6), np.uint8), photometric="minisblack")
     with pytest.raises(CaseError, match=r"stack.tif: field '<dimensions>'"):
         read_image_2d(tmp_path / "stack.tif")
