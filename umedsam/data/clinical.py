@@ -85,14 +85,15 @@ def find_clinical(folder: str | Path) -> list[Path]:
     if volumes.is_dicom_folder(folder):
         return [folder]
     found = []
+    skip = (".npz", ".json", ".csv", ".raw", ".zraw")  # cases, prompts, the data files of .mhd/.nhdr
     for p in sorted(folder.iterdir()):
         if p.name.startswith("."):
             continue
-        if p.is_dir() and volumes.is_dicom_folder(p):
-            found.append(p)
-        elif p.is_file() and p.suffix.lower() not in (".npz", ".json", ".csv", ".raw", ".zraw", ".gz") or \
-                p.name.lower().endswith(".nii.gz"):
-            found.append(p)
+        if p.is_dir():
+            if volumes.is_dicom_folder(p):
+                found.append(p)
+        elif p.suffix.lower() not in skip and (p.suffix.lower() != ".gz" or p.name.lower().endswith(".nii.gz")):
+            found.append(p)  # unknown formats too: each is reported as one line, the others still run
     return found
 
 
