@@ -121,10 +121,17 @@ def test_dicom_series_from_pydicom_gives_the_same_masks(mni, engine, tmp_path):
     canon_wm = sitk.DICOMOrient(sitk.ReadImage(str(wm)), "LPS")
     sitk.WriteImage(canon_wm, str(tmp_path / "dcm_wm.nii.gz"))
     r = _predict(engine, "-i", tmp_path / "dcm", "--boxes-from", tmp_path / "dcm_wm.nii.gz", "-o", tmp_path / "out",
-                "--format", "mha", "--threads", "2")
+                "--format", "mha", "--threads", "2", "--dicom-seg")
     assert r.exit_code == 0, r.output
     out = tmp_path / "out" / "dcm.mha"
     assert np.array_equal(_canonical(out), _canonical(pred))
+    # the DICOM-SEG holds the same masks, frame by frame against the source instances
+    hd, pydicom = pytest.importorskip("highdicom"), pytest.importorskip("pydicom")
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(tmp_path / "out" / "dcm.seg.dcm"))
+    uids = {pydicom.dcmread(f).ImagePositionPatient[2]: pydicom.dcmread(f).SOPInstanceUID
+            for f in (tmp_path / "dcm").iterdir()}
+    frames = seg.get_pixels_by_source_instance([uids[z] for z in sorted(uids)], combine_segments=True)
+    assert np.array_equal(frames, sitk.GetArrayFromImage(sitk.ReadImage(str(out))))
     img = sitk.ReadImage(str(out))
     assert np.allclose(img.GetOrigin(), canon.GetOrigin()) and img.GetSize() == canon.GetSize()
 

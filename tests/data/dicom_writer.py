@@ -31,6 +31,9 @@ def write_series(folder: Path, stored: np.ndarray, spacing_xyz, origin_xyz, moda
         ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series_uid, frame
         ds.Modality, ds.PatientID, ds.PatientName = modality, "umedsam-test", "Test^Phantom"
+        # type-2 attributes every scanner writes (DICOM-SEG writers copy them)
+        ds.PatientBirthDate, ds.PatientSex, ds.ReferringPhysicianName, ds.AccessionNumber = "", "O", "", ""
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.SeriesNumber = "20261202", "090000", "1", 1
         ds.InstanceNumber = len(stored) - z
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [float(origin_xyz[0]), float(origin_xyz[1]), float(origin_xyz[2] + z * spacing_xyz[2])]

@@ -36,6 +36,7 @@ def predict(
     keep_orientation: bool = typer.Option(False, "--keep-orientation", help="Feed the volume in its storage order (as the organisers did) instead of LPS."),
     series: Optional[str] = typer.Option(None, "--series", help="DICOM: the Series Instance UID when a folder holds several."),
     out_format: Optional[str] = typer.Option(None, "--format", help="Label map format for volumes: .nii.gz, .nii, .mha, .nrrd (default: the input's)."),
+    dicom_seg: bool = typer.Option(False, "--dicom-seg", help="DICOM series inputs: also write <stem>.seg.dcm (DICOM-SEG, highdicom)."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -52,7 +53,8 @@ def predict(
             raise fail("--cluster runs challenge .npz cases; convert clinical inputs first (umedsam convert)")
         return clinical_cli.run(inputs, outputs, engine, backend, threads, overlays, sidecars,
                                 dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb),
-                                boxes, boxes_from, box_space, modality, window, keep_orientation, series, out_format)
+                                boxes, boxes_from, box_space, modality, window, keep_orientation, series, out_format,
+                                dicom_seg)
     if cluster is not None:
         return _predict_on_cluster(inputs, outputs, engine, backend, threads, cluster, workers, overlays, sidecars,
                                    dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb))

@@ -34,7 +34,7 @@ def is_clinical_input(inputs: Path, boxes: Optional[Path], boxes_from: Optional[
 
 
 def clinical_options(modality: Optional[str], window: Optional[str], keep_orientation: bool,
-                     series: Optional[str], box_space: Optional[str]):
+                     series: Optional[str], box_space: Optional[str], dicom_seg: bool = False):
     """:class:`~umedsam.data.clinical.ClinicalOptions` from the command-line options (one-line errors)."""
     from umedsam.data.clinical import ClinicalOptions
     from umedsam.data.intensity import parse_window
@@ -46,20 +46,21 @@ def clinical_options(modality: Optional[str], window: Optional[str], keep_orient
     if window is not None and modality is None:
         modality = "CT"  # a window only makes sense for CT
     return ClinicalOptions(modality=modality, window=parsed, keep_orientation=keep_orientation, series=series,
-                           box_space=box_space)
+                           box_space=box_space, dicom_seg=dicom_seg)
 
 
 def run(inputs: Path, outputs: Path, engine: Optional[str], backend: Optional[str], threads: Optional[int],
         overlays: Optional[Path], sidecars: bool, predictor_kwargs: dict, boxes: Optional[Path],
         boxes_from: Optional[Path], box_space: Optional[str], modality: Optional[str], window: Optional[str],
-        keep_orientation: bool, series: Optional[str], out_format: Optional[str]) -> None:
+        keep_orientation: bool, series: Optional[str], out_format: Optional[str],
+        dicom_seg: bool = False) -> None:
     """Predict one clinical input or a folder of them; exit 1 when any failed."""
     from umedsam.cli.predict import _reporter
     from umedsam.data.clinical import find_clinical
     from umedsam.runtime.clinical_batch import predict_clinical
     from umedsam.runtime.predictor import Predictor
 
-    options = clinical_options(modality, window, keep_orientation, series, box_space)
+    options = clinical_options(modality, window, keep_orientation, series, box_space, dicom_seg)
     if out_format is not None and not out_format.startswith("."):
         out_format = "." + out_format
     try:

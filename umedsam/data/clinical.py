@@ -34,6 +34,7 @@ class ClinicalOptions:
     keep_orientation: bool = False
     series: str | None = None
     box_space: str | None = None  # overrides the box file's own space
+    dicom_seg: bool = False  # also write DICOM-SEG for DICOM series inputs (umedsam/data/dicom_seg.py)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ClinicalCase:
     spacing: np.ndarray | None = None  # array-axis order (z, y, x) in mm
     original: "sitk.Image | None" = None  # 3D: the image as stored (geometry for the way back)
     canonical: "sitk.Image | None" = None  # 3D: the grid inference runs on
+    source_files: list[str] | None = None  # DICOM series: its files in GDCM's order (for DICOM-SEG)
     gts: np.ndarray | None = None  # with a label map as prompts: it on the case's grid, label k = box k
     warnings: list[str] = field(default_factory=list)
 
@@ -121,6 +123,8 @@ def load_clinical(path: str | Path, options: ClinicalOptions | None = None, boxe
     imgs, rule = intensity.prepare_volume(values, modality, options.window)
     case = ClinicalCase(path, "3D", np.ascontiguousarray(imgs), np.zeros((0, 6), np.int64), np.zeros(0, np.int64),
                         modality, rule, np.array(canonical.GetSpacing()[::-1], np.float64), original, canonical)
+    if path.is_dir():
+        case.source_files = volumes.dicom_series_files(path, options.series)
     if boxes is not None and boxes_from is not None:
         raise CaseError(path, "<prompts>", "give either a box file or a label map, not both")
     if boxes is not None:

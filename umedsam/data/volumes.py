@@ -80,8 +80,8 @@ def _as_3d(image: "sitk.Image", path: Path) -> "sitk.Image":
     return image
 
 
-def read_dicom_series(folder: Path, series: str | None = None) -> tuple["sitk.Image", str | None]:
-    """One DICOM series of ``folder`` sorted by position with rescale applied; (image, Modality tag)."""
+def dicom_series_files(folder: Path, series: str | None = None) -> list[str]:
+    """The files of one DICOM series of ``folder``, ordered by position along the slice normal (GDCM)."""
     sitk = sitk_module()
     ids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
     if not ids:
@@ -92,8 +92,16 @@ def read_dicom_series(folder: Path, series: str | None = None) -> tuple["sitk.Im
     uid = series or ids[0]
     if uid not in ids:
         raise CaseError(folder, "SeriesInstanceUID", f"series {uid} not found (present: {', '.join(ids)})")
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+
+
+def read_dicom_series(folder: Path, series: str | None = None) -> tuple["sitk.Image", str | None]:
+    """One DICOM series of ``folder`` sorted by position with rescale applied; (image, Modality tag)."""
+    sitk = sitk_module()
+    files = dicom_series_files(folder, series)
+    uid = series or sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))[0]
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+    reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()

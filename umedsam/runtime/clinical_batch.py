@@ -5,7 +5,7 @@ The input is converted in Python (:mod:`umedsam.data.clinical`) and its arrays g
 :meth:`Predictor.segment_case`, so every backend runs it, the native runtime included (it receives
 whole cases as arrays). A bad input gives one line naming the file and field; the others still run;
 outputs are written atomically. Per input: the label map, a JSON sidecar (conversion, per-box IoU,
-timings) and a line of ``efficiency.csv``.
+timings), optionally a DICOM-SEG for DICOM series inputs, and a line of ``efficiency.csv``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def predict_clinical_case(predictor: Predictor, path: Path, out_dir: Path, optio
         target = clinical.default_output(case, out_dir, fmt)
         seg = predictor.segment_case(case.kind, case.imgs, case.boxes)
         clinical.write_labels(case, seg.labels, target)
+        warnings = list(case.warnings)
+        if options.dicom_seg and case.source_files:
+            from umedsam.data.dicom_seg import write_dicom_seg
+
+            write_dicom_seg(case, seg.labels, out_dir / f"{case.stem}.seg.dcm")
+        elif options.dicom_seg:
+            warnings.append(f"{path}: DICOM-SEG is written for DICOM series inputs only; skipped")
         if sidecar:
             info = {"case": target.name, **case.info(), "boxes": case.boxes.tolist(),
                     "labels": case.label_values.tolist(), "scores": seg.scores,
@@ -57,7 +64,7 @@ def predict_clinical_case(predictor: Predictor, path: Path, out_dir: Path, optio
             from umedsam.runtime.overlay import write_overlay
 
             write_overlay(overlay_dir / f"{case.stem}.png", Case(path, case.kind, case.imgs, case.boxes), seg.labels)
-        warnings = case.warnings + [f"{path}: {w}" for w in seg.warnings]
+        warnings += [f"{path}: {w}" for w in seg.warnings]
         return CaseResult(target.name, time.perf_counter() - start, True, None, warnings, seg)
     except UmedsamError as exc:
         return CaseResult(path.name, time.perf_counter() - start, False, str(exc))
