@@ -59,7 +59,8 @@ def _box_from(item: Any, dims: int, path: Path, k: int) -> tuple[list[float], in
     else:
         values, label = item, None
     if not isinstance(values, (list, tuple)) or len(values) != 2 * dims:
-        raise CaseError(path, where, f"needs {2 * dims} numbers ({'x0, y0, z0, x1, y1, z1' if dims == 3 else 'x0, y0, x1, y1'})")
+        order = "x0, y0, z0, x1, y1, z1" if dims == 3 else "x0, y0, x1, y1"
+        raise CaseError(path, where, f"needs {2 * dims} numbers ({order})")
     try:
         out = [float(v) for v in values]
     except (TypeError, ValueError):
