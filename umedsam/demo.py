@@ -1,4 +1,4 @@
-"""The demo pipeline: built-in LiteMedSAM weights on phantoms and real images -> predict -> eval ->
+"""The full demo pipeline (``umedsam demo --full``; the default fast demo is :mod:`umedsam.demo_fast`): built-in LiteMedSAM weights on phantoms and real images -> predict -> eval ->
 export (OpenVINO) -> parity gate -> INT8 (NNCF, accuracy-aware, gated) -> compression (SVD/Tucker-2
 with a short U-MedSAM recovery) -> bench -> report.
 
@@ -199,9 +199,15 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
     write_json(root / "compress.json", report.to_json())
     text = (f"Statistics, sensitivities and recovery on `{calib.name}`; evaluated on the 2D cases of "
             f"`{gate.name}` (kept apart). Recovery budget: 3 minutes (the command's default is 20).\n\n"
-            + to_markdown(report) + f"\n\nOpenVINO export of the compressed checkpoint: **{manifest['status']}** "
+            + _demote(to_markdown(report)) + f"\n\nOpenVINO export of the compressed checkpoint: **{manifest['status']}** "
             f"(strict FP32 parity with `lowrank.pth`).")
     return text, bundle
+
+
+def _demote(markdown: str) -> str:
+    """Headings one level down, so a command's report sits under the demo's own section heading
+    (the compression report starts with its own "## Compression" heading)."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
 
 
 def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[str], None]) -> tuple[str, bool]:
@@ -230,8 +236,12 @@ def native_parity(root: Path, data: Path, threads: int | None, log: Callable[[st
         log(f"native: {exc}")
         return f"Failed to run: {exc}", False
     write_json(root / "native_parity.json", report.to_json())
+    skipped = len(find_cases(data / "imgs")) - len(cases)
     return (f"`umedsam-native` / `--backend native` ({cand.backend.info().get('native')}); "
-            "the same masks are the target, pixel for pixel.\n\n" + report.to_markdown()), True
+            "the same masks are the target, pixel for pixel. This section covers fewer cases than the others: "
+            f"the 2D cases and the smallest 3D case ({len(cases)} of {len(cases) + skipped}), because both engines "
+            "run every slice of a 3D case in full and the larger 3D cases would add minutes to the demo while "
+            "exercising no code path the smallest one does not.\n\n" + report.to_markdown()), True
 
 
 def bench_engines(root: Path, data: Path, threads: int | None, log: Callable[[str], None],

@@ -1,4 +1,5 @@
-"""``umedsam-predict``: segment a folder of challenge cases with any engine."""
+"""``umedsam-predict``: segment a folder of challenge cases (or clinical images: NIfTI, DICOM, MHA/NRRD,
+PNG/TIFF, see docs/CLINICAL_IO.md) with any engine."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def predict(
     allow_failed: bool = typer.Option(False, "--allow-failed", help="Run a bundle whose manifest status is 'failed' (refused by default)."),
     resume: bool = typer.Option(False, "--resume", help="Skip cases whose output is already complete and valid (readable segs of the case's shape)."),
     profile: bool = typer.Option(False, "--profile", help="Print the per-stage timeline (process start to exit) on stderr."),
+    boxes: Optional[Path] = typer.Option(None, "--boxes", help="Clinical inputs: box prompts, a JSON/CSV file (or a folder of <stem>.json/.csv); docs/CLINICAL_IO.md."),
+    boxes_from: Optional[Path] = typer.Option(None, "--boxes-from", help="Clinical inputs: one box per label of this label map (or a folder of them, same names)."),
+    box_space: Optional[str] = typer.Option(None, "--box-space", help="voxel | lps | ras (mm); overrides the box file's own 'space'."),
+    modality: Optional[str] = typer.Option(None, "--modality", help="CT (window) or MR/PET/... (percentiles); default: the DICOM tag, else detected."),
+    window: Optional[str] = typer.Option(None, "--window", help="CT window 'L,W' or a preset (soft-tissue, lung, bone, brain, ...); default 40,400."),
+    keep_orientation: bool = typer.Option(False, "--keep-orientation", help="Feed the volume in its storage order (as the organisers did) instead of LPS."),
+    series: Optional[str] = typer.Option(None, "--series", help="DICOM: the Series Instance UID when a folder holds several."),
+    out_format: Optional[str] = typer.Option(None, "--format", help="Label map format for volumes: .nii.gz, .nii, .mha, .nrrd (default: the input's)."),
+    dicom_seg: bool = typer.Option(False, "--dicom-seg", help="DICOM series inputs: also write <stem>.seg.dcm (DICOM-SEG, highdicom)."),
 ) -> None:
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
@@ -60,6 +70,15 @@ def predict(
             refuse_failed(engine)
         except UmedsamError as exc:
             raise fail(str(exc))
+    from umedsam.cli import predict_clinical as clinical_cli
+
+    if clinical_cli.is_clinical_input(inputs, boxes, boxes_from):
+        if cluster is not None:
+            raise fail("--cluster runs challenge .npz cases; convert clinical inputs first (umedsam convert)")
+        return clinical_cli.run(inputs, outputs, engine, backend, threads, overlays, sidecars,
+                                dict(box_batch=box_batch, slice_batch=slice_batch, max_cache_mb=max_cache_mb),
+                                boxes, boxes_from, box_space, modality, window, keep_orientation, series, out_format,
+                                dicom_seg)
     if cluster is not None:
         if resume or not verify:
             raise fail("--resume and --no-verify are not supported with --cluster")

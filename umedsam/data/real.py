@@ -23,7 +23,9 @@ from umedsam.data.npz import save_npz_atomic
 from umedsam.errors import UmedsamError
 
 
-def _package_dir(name: str) -> Path:
+def package_dir(name: str) -> Path:
+    """The folder of an installed package, found without importing it (stardist and nilearn pull heavy
+    dependencies at import; only their data files are needed)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise UmedsamError(f"package '{name}' is not installed (pip install --no-deps {name})")
@@ -51,7 +53,7 @@ def write_dsb2018(out: str | Path, quadrants: tuple[int, ...] = (1, 2, 3, 4)) ->
     """The stardist DSB2018 nuclei image as quadrant 2D cases (+ GT); q1/q2 for calibration, q3/q4 to report on."""
     import tifffile
 
-    root = _package_dir("stardist") / "data" / "images"
+    root = package_dir("stardist") / "data" / "images"
     img = tifffile.imread(root / "img2d.tif").astype(np.float64)
     mask = tifffile.imread(root / "mask2d.tif")
     lo, hi = np.percentile(img, (0.5, 99.8))
@@ -77,7 +79,7 @@ def write_mni152(out: str | Path, slabs: tuple[tuple[int, int], ...] = ((70, 82)
     """Axial slabs of the MNI152 template T1 with left/right white-matter labels (+ GT)."""
     import nibabel as nib
 
-    root = _package_dir("nilearn") / "datasets" / "data"
+    root = package_dir("nilearn") / "datasets" / "data"
     t1 = np.asarray(nib.load(root / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz").dataobj, np.float64)
     wm = np.asarray(nib.load(root / "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").dataobj, np.float64)
     # (x, y, z) RAS -> (z, y, x) with anterior at the top, as a radiologist reads an axial slice
