@@ -83,7 +83,12 @@ def test_sigkill_mid_run_then_resume(command, cases, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(command(cases, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not list(out.glob("*.npz")) and time.monotonic() < deadline and proc.poll() is None:
+    # kill once the first case is fully reported (its segs written and its row in efficiency.csv): killing
+    # between the two would lose that case's time, which --resume cannot know
+    csv = out / "efficiency.csv"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(out.glob("*.npz")) and csv.is_file() and len(csv.read_text().splitlines()) >= 2:
+            break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
