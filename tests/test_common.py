@@ -73,3 +73,10 @@ def test_table_cells_are_escaped():
                                          (float("nan"), "n/a"), (None, "n/a"), (0.0, "n/a")])
 def test_speed_ratio_words(ratio, words):
     assert speed_ratio(ratio) == words
+
+
+def test_builtin_is_accepted_wherever_a_checkpoint_is():
+    from umedsam.assets import builtin_checkpoint, is_builtin, resolve_checkpoint
+
+    assert is_builtin(None) and is_builtin("builtin") and not is_builtin("model.pth")
+    assert resolve_checkpoint("builtin") == resolve_checkpoint(None) == builtin_checkpoint()

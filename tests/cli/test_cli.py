@@ -118,3 +118,14 @@ def test_predict_console_entry_profile_and_fast_exit(tmp_path, small_2d):
         assert stage in r.stderr, stage
     assert (out / "efficiency.csv").read_text().count("\n") == 2
     assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]
+
+
+def test_library_warnings_are_one_line(capsys):
+    import warnings
+
+    from umedsam.cli.common import route_warnings
+
+    route_warnings()
+    warnings.warn("a library complains\nwith a second line", UserWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: UserWarning: a library complains"

@@ -51,6 +51,15 @@ def test_fallback_respects_the_evaluation_budget():
     assert len(result.steps) == 3 and not result.passed
 
 
+def test_each_step_names_the_checks_that_failed():
+    lines: list[str] = []
+    fallback_search(_ranking(2), lambda fb: (0.0151, 0.0, 0.44, 0.96 if fb else 0.9), 0.005, 0.007, 0.5, 0.95,
+                    max_evals=2, progress=lines.append)
+    assert "fails: DSC drop 1.51 > 0.50 points; min label Dice 0.4400 < 0.5; min case boundary 0.9000 < 0.95" in lines[0]
+    assert "NSD drop" not in lines[0].split("fails:")[1]
+    assert "-> over" not in "".join(lines)
+
+
 def test_nsd_bound_counts_too():
     result = fallback_search(_ranking(4), lambda fb: (0.0, 0.01 if len(fb) < 2 else 0.0, 1.0, 1.0), 0.005, 0.007)
     assert result.passed and len(result.float_blocks) == 2

@@ -53,8 +53,10 @@ def predict(
     """Segment every case in INPUTS into OUTPUTS (label k = box k, uint16), as the challenge expects.
 
     Inputs: challenge cases, 2D*.npz (imgs (H,W,3) uint8 + boxes (N,4)) and 3D*.npz (imgs (D,H,W) uint8 +
-    boxes (N,6) + spacing), in INPUTS or INPUTS/imgs. A folder with no case is an error (exit 1). A
-    malformed case is reported in one line and skipped; the exit code is 1 if any case failed.
+    boxes (N,6) + spacing), in INPUTS or INPUTS/imgs; or clinical images (NIfTI .nii/.nii.gz, a DICOM
+    series folder, .mha/.nrrd, PNG/JPEG/BMP/TIFF), a file or a folder of them, with --boxes or
+    --boxes-from (docs/CLINICAL_IO.md). A folder with no case is an error (exit 1). A malformed case is
+    reported in one line and skipped; the exit code is 1 if any case failed.
     """
     entered = time.monotonic()
     from umedsam.data.npz import require_cases
