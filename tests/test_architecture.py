@@ -48,3 +48,13 @@ def test_docstrings_cite_only_documents_in_the_repository():
     cited = {m for p in _sources() for m in re.findall(r"docs/[A-Z_]+\.md", p.read_text())}
     missing = sorted(c for c in cited if not (REPO / c).is_file())
     assert not missing, f"docstrings cite documents that do not exist: {missing}"
+
+
+def test_repository_documents_render_their_tables():
+    """README and docs/*.md: every table has as many cells in each row as in its header."""
+    from tests.markdown_tables import tables, assert_tables_render
+
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        if tables(text):
+            assert_tables_render(text)
