@@ -32,7 +32,9 @@ extern "C" {
 #define UMEDSAM_API __attribute__((visibility("default")))
 #endif
 
-#define UMEDSAM_ABI_VERSION 1
+/* 2: umedsam_options grew (verify, allow_failed) and umedsam_options_default fills the whole new struct, so a
+ * caller compiled against ABI 1 would be overrun: such callers must rebuild (the Python binding checks). */
+#define UMEDSAM_ABI_VERSION 2
 
 typedef enum {
     UMEDSAM_OK = 0,

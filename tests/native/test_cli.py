@@ -17,7 +17,7 @@ def test_c_abi_program(native_build, ov_bundle):
     r = subprocess.run([str(exe), str(folder)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout
     info = json.loads(r.stdout.splitlines()[0])
-    assert info["format"] == "openvino" and info["abi"] == 1
+    assert info["format"] == "openvino" and info["abi"] == 2
 
 
 def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, small_cases, tmp_path):

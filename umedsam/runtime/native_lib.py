@@ -20,7 +20,7 @@ import numpy as np
 
 from umedsam.errors import EngineError
 
-ABI_VERSION = 1
+ABI_VERSION = 2  # native/include/umedsam.h: UMEDSAM_ABI_VERSION
 REPO_NATIVE = Path(__file__).resolve().parents[2] / "native"
 BUILD_HINT = "build it with `umedsam native build` (needs cmake, a C++ compiler and Debian's libzip-dev nlohmann-json3-dev libssl-dev)"
 
