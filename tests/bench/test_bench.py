@@ -41,7 +41,8 @@ def test_bench_cli_outputs(onnx_bundle, ov_bundle, small_2d, tmp_path):
     assert [e["backend"] for e in data["engines"]] == ["onnxruntime", "openvino"]
     for e in data["engines"]:
         assert e["precision"] == "fp32"
-        for stage in ("preprocess", "encoder", "decoder_1box", "decoder_per_box_16", "postprocess_per_box"):
+        for stage in ("preprocess", "encoder", "decoder_new_image_1box", "decoder_1box", "decoder_per_box_16",
+                      "postprocess_per_box"):
             st = e["stages"][stage]
             assert st["n"] == 2 and 0 < st["min"] <= st["p50"] <= st["p99"] <= st["max"]
         assert e["cold_start"]["wall_s"] > e["cold_start"]["load_s"] > 0
