@@ -26,11 +26,15 @@ def ct_volume(tmp_path):
     return tmp_path
 
 
-def test_native_runtime_on_a_clinical_volume_matches_python(ov_bundle, ct_volume, request):
+def _native(request) -> None:
     from umedsam.runtime.native_lib import library_path
 
     if library_path() is None:
         request.getfixturevalue("native_build")  # builds it (CI) or skips with the reason
+
+
+def test_native_runtime_on_a_clinical_volume_matches_python(ov_bundle, ct_volume, request):
+    _native(request)
     folder, _ = ov_bundle
     outs = {}
     for backend in ("openvino", "native"):
@@ -42,3 +46,17 @@ def test_native_runtime_on_a_clinical_volume_matches_python(ov_bundle, ct_volume
     a, b = (sitk.GetArrayFromImage(outs[k]) for k in ("openvino", "native"))
     assert a.any() and np.array_equal(a, b)
     assert outs["native"].GetDirection() == (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def test_native_from_the_command_line_in_a_fresh_process(ov_bundle, ct_volume, request):
+    """``umedsam-predict --backend native`` on a clinical volume, in its own process (the CLI path)."""
+    import subprocess
+    import sys
+
+    _native(request)
+    folder, _ = ov_bundle
+    r = subprocess.run([sys.executable, "-m", "umedsam.cli.predict", "-i", str(ct_volume / "ct.mha"), "--boxes",
+                        str(ct_volume / "ct.csv"), "-o", str(ct_volume / "cli"), "--engine", str(folder),
+                        "--backend", "native", "--threads", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(ct_volume / "cli" / "ct.mha"))).any()
