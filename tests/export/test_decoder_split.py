@@ -49,7 +49,6 @@ def test_split_bundle_gives_the_same_masks(tmp_path_factory, small_cases, small_
     """An OpenVINO bundle with the split: Python and native segment as the unsplit bundle does, pixel for pixel."""
     from umedsam.data.npz import find_cases, load_case, load_segs
     from umedsam.export import ExportOptions, export_bundle
-    from umedsam.runtime.batch import predict_folder
     from umedsam.runtime.predictor import Predictor
 
     out = tmp_path_factory.mktemp("split") / "ov-split"
