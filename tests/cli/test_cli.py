@@ -79,11 +79,13 @@ def test_predict_missing_engine_is_one_line(tmp_path):
 
 def test_predict_folder_without_cases_says_what_is_accepted(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "scan.png").write_bytes(b"")
     result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "no input case: expected challenge cases 2D*.npz / 3D*.npz" in result.output and "scan.png" in result.output
+    assert "no input case: expected challenge cases 2D*.npz / 3D*.npz" in result.output and "empty" in result.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "in" / "notes.txt").write_text("not a case")   # not empty, but nothing it can read: one line, exit 1
+    result = runner.invoke(app, ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "notes.txt: field '<format>': unknown format" in result.output
 
 
 def test_messages_and_help_keep_brackets(capsys):
