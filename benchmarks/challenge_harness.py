@@ -68,7 +68,7 @@ def _native_exe(checkout: Path | None) -> str:
 
 def _has_profile_json(exe: str) -> bool:
     """Whether this umedsam-native build writes ``--profile-json`` (its usage text names it)."""
-    proc = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     return "--profile-json" in proc.stdout
 
 
@@ -99,11 +99,11 @@ def _encdec_seconds(outputs: Path, case: Path, profile: Path) -> float | None:
     """Encoder + decoder seconds the engine measured itself (native profile JSON or Python sidecar)."""
     try:
         if profile.is_file():
-            prof = json.loads(profile.read_text())
+            prof = json.loads(profile.read_text(encoding="utf-8"))
             return float(prof["encode_s"] + prof["decode_s"])
         sidecar = outputs / (case.stem + ".json")
         if sidecar.is_file():
-            t = json.loads(sidecar.read_text())["timings_s"]
+            t = json.loads(sidecar.read_text(encoding="utf-8"))["timings_s"]
             return float(t.get("encode", 0.0) + t.get("decode", 0.0))
     except (ValueError, KeyError, TypeError):
         return None
@@ -123,7 +123,7 @@ def run_case(case: Path, spec: str, work: Path, threads: int | None, timeout: fl
     cmd, env = _command(spec, inputs, outputs, threads, checkout, profile)
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"seconds": time.perf_counter() - start, "error": f"timed out after {timeout:.0f} s"}
     wall = time.perf_counter() - start

@@ -37,7 +37,7 @@ PY_OPEN = ("import sys, time; t = time.perf_counter(); "
 
 def _wall(cmd: list[str], env: dict) -> tuple[float, str]:
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
     if r.returncode != 0:
         raise SystemExit(f"{cmd}: exit {r.returncode}: {r.stderr[-800:]}")
     return time.perf_counter() - t, r.stdout
@@ -101,7 +101,7 @@ def peak_rss(bundle: Path, native: str, work: Path, depth: int, slices: int) -> 
                     cmd = [native, "-i", str(folder), "-o", str(out), "--bundle", str(bundle), "--threads", "2",
                            "--quiet", "--max-cache-mb", str(cap)]
                 t = time.perf_counter()
-                r = subprocess.run(["/usr/bin/time", "-f", "RSS_KB=%M", *cmd], capture_output=True, text=True, env=env)
+                r = subprocess.run(["/usr/bin/time", "-f", "RSS_KB=%M", *cmd], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
                 wall = time.perf_counter() - t
                 if r.returncode != 0:
                     raise SystemExit(f"{cmd}: exit {r.returncode}: {r.stderr[-800:]}")

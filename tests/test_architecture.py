@@ -19,7 +19,7 @@ def test_import_contracts_kept():
     exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
     if not Path(exe).is_file():
         pytest.skip("import-linter is not installed (pip install 'umedsam[dev]')")
-    run = subprocess.run([exe, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run([exe, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "0 broken" in run.stdout
 
@@ -33,7 +33,7 @@ def test_no_private_name_crosses_a_package():
     offenders = []
     for path in _sources():
         own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
-        for m in pattern.finditer(path.read_text()):
+        for m in pattern.finditer(path.read_text(encoding="utf-8")):
             names = [n.strip().split(" as ")[0] for n in m.group(2).replace("\n", ",").split(",")]
             private = [n for n in names if n.startswith("_") and not n.startswith("__")]
             if private and m.group(1) != own:
@@ -43,9 +43,9 @@ def test_no_private_name_crosses_a_package():
 
 def test_docstrings_cite_only_documents_in_the_repository():
     outside = [str(p.relative_to(REPO)) for p in _sources()
-               if re.search(r"CONVENTIONS\.md|REFERENCE\.md|\.\./shared", p.read_text())]
+               if re.search(r"CONVENTIONS\.md|REFERENCE\.md|\.\./shared", p.read_text(encoding="utf-8"))]
     assert not outside, outside
-    cited = {m for p in _sources() for m in re.findall(r"docs/[A-Z_]+\.md", p.read_text())}
+    cited = {m for p in _sources() for m in re.findall(r"docs/[A-Z_]+\.md", p.read_text(encoding="utf-8"))}
     missing = sorted(c for c in cited if not (REPO / c).is_file())
     assert not missing, f"docstrings cite documents that do not exist: {missing}"
 
@@ -55,6 +55,6 @@ def test_repository_documents_render_their_tables():
     from tests.markdown_tables import tables, assert_tables_render
 
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
-        text = doc.read_text()
+        text = doc.read_text(encoding="utf-8")
         if tables(text):
             assert_tables_render(text)

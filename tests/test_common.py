@@ -41,13 +41,13 @@ def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
     monkeypatch.setattr(umedsam.common.os, "replace", full_disk)
     with pytest.raises(OSError):
         write_json(target, {"a": 2})
-    assert json.loads(target.read_text()) == {"a": 1}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_write_json_handles_numpy_and_paths(tmp_path):
     write_json(tmp_path / "n.json", {"f": np.float32(0.5), "i": np.int64(3), "b": np.bool_(True), "p": tmp_path})
-    data = json.loads((tmp_path / "n.json").read_text())
+    data = json.loads((tmp_path / "n.json").read_text(encoding="utf-8"))
     assert data == {"f": 0.5, "i": 3, "b": True, "p": str(tmp_path)}
 
 
@@ -56,7 +56,7 @@ def test_staged_folder_is_renamed_into_place_with_normal_mode(tmp_path, umask022
     tmp = staging_dir(out, force=False)
     (tmp / "f").write_text("x")
     commit_dir(tmp, out)
-    assert (out / "f").read_text() == "x" and stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert (out / "f").read_text(encoding="utf-8") == "x" and stat.S_IMODE(out.stat().st_mode) == 0o755
     with pytest.raises(UmedsamError, match="already exists"):
         staging_dir(out, force=False)
 

@@ -46,7 +46,7 @@ def openvino_cmake_dir() -> Path:
 
 
 def _run(cmd: list[str], what: str, verbose: bool) -> None:
-    proc = subprocess.run(cmd, capture_output=not verbose, text=True)
+    proc = subprocess.run(cmd, capture_output=not verbose, text=True, encoding="utf-8", errors="replace")
     if proc.returncode != 0:
         tail = "" if verbose else " | ".join(
             line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and
@@ -81,7 +81,7 @@ def build(source: Path | None = None, build_dir: Path | None = None, prefix: Pat
          "install", verbose)
     exe = prefix / "bin" / "umedsam-native"
     lib = prefix / "lib" / "umedsam" / "libumedsam.so"
-    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     if proc.returncode != 0:
         raise UmedsamError(f"{exe}: built but does not run ({(proc.stderr or proc.stdout).strip()[:300]})")
     return BuildResult(build_dir, prefix, lib, exe, proc.stdout.strip())

@@ -35,7 +35,7 @@ def test_bench_cli_outputs(onnx_bundle, ov_bundle, small_2d, tmp_path):
         assert section in result.output
     assert assert_tables_render(result.output, at_least=5) >= 5
     assert "threads 2;" in result.output and "×" not in result.output.replace("× faster", "").replace("× slower", "")
-    data = json.loads(js.read_text())
+    data = json.loads(js.read_text(encoding="utf-8"))
     assert {"environment", "config", "engines"} <= data.keys()
     assert data["environment"]["cpu"]["model"] and "numpy" in data["environment"]["versions"]
     assert [e["backend"] for e in data["engines"]] == ["onnxruntime", "openvino"]

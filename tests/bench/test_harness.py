@@ -30,7 +30,7 @@ def test_harness_runs_every_engine_per_case(ov_bundle, small_2d, tmp_path, capsy
     container = SCRIPT.parents[1] / "docker" / "predict.sh"
     report = _harness().main(["--data", str(small_2d), "--threads", "2", "--json", str(out),
                               "--engine", f"openvino={ov_bundle[0]}", "--engine", f"container={container}", *native])
-    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(json.dumps(report))
     (case,) = report["cases"]
     assert set(case["engines"]) == {"reference", "torch", "openvino", "container"} | ({"native"} if native else set())
     dscs = {name: e["dsc"] for name, e in case["engines"].items()}

@@ -38,9 +38,9 @@ def test_phantoms_predict_eval_end_to_end(tmp_path):
     assert "2DBox_Broken_0009.npz: field 'imgs'" in result.output
     written = sorted(p.name for p in out.glob("*.npz"))
     assert written == ["2DBox_Dermoscopy_0001.npz", "2DBox_US_0002.npz", "3DBox_CT_0001.npz"]
-    eff = (out / "efficiency.csv").read_text().splitlines()
+    eff = (out / "efficiency.csv").read_text(encoding="utf-8").splitlines()
     assert eff[0] == "case,time" and len(eff) == 4
-    sidecar = json.loads((out / "3DBox_CT_0001.json").read_text())
+    sidecar = json.loads((out / "3DBox_CT_0001.json").read_text(encoding="utf-8"))
     assert sidecar["boxes"][0]["slices"] == 3 and 0 <= sidecar["boxes"][0]["iou"] <= 1.2
     assert len(list((tmp_path / "png").glob("*.png"))) == 3
     segs = np.load(out / "3DBox_CT_0001.npz")["segs"]
@@ -51,13 +51,13 @@ def test_phantoms_predict_eval_end_to_end(tmp_path):
     result = runner.invoke(app, ["eval", "--segs", str(out), "--gts", str(data / "gts"), "--csv", str(csv),
                                  "--json", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
-    rows = csv.read_text().splitlines()
+    rows = csv.read_text(encoding="utf-8").splitlines()
     assert rows[0] == "case,dsc,nsd" and len(rows) == 4
     for row in rows[1:]:
         _, dsc, nsd = row.split(",")
         assert len(dsc.split(".")[1]) == 4 and 0.5 < float(dsc) <= 1 and 0.5 < float(nsd) <= 1
     assert "| overall | 3 |" in result.output
-    summary = json.loads((tmp_path / "m.json").read_text())["summary"]
+    summary = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["summary"]
     assert {s["modality"] for s in summary} == {"CT", "Dermoscopy", "US", "overall"}
 
 
@@ -111,14 +111,14 @@ def test_predict_console_entry_profile_and_fast_exit(tmp_path, small_2d):
     np.savez(data / "imgs" / "2DBox_Broken_0009.npz", imgs=np.zeros((10, 10), np.uint8), boxes=np.zeros((1, 4)))
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "umedsam.cli.predict", "-i", str(data), "-o", str(out),
-                        "--threads", "2", "--profile", "--no-sidecars"], capture_output=True, text=True)
+                        "--threads", "2", "--profile", "--no-sidecars"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1, r.stderr
     assert "2DBox_Broken_0009.npz: field 'imgs'" in r.stderr
     assert "cases written to" in r.stdout  # stdout flushed before the fast exit
     for stage in ("process start -> command", "import the runtime", "open the engine", "read case",
                   "segment 2D", "write segs", "write efficiency.csv", "overhead"):
         assert stage in r.stderr, stage
-    assert (out / "efficiency.csv").read_text().count("\n") == 2
+    assert (out / "efficiency.csv").read_text(encoding="utf-8").count("\n") == 2
     assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]
 
 

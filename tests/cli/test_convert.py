@@ -107,4 +107,4 @@ def test_bad_inputs_one_line_each_and_the_good_one_still_runs(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["efficiency.csv", "good.json", "good.png"]
     labels = np.asarray(Image.open(out / "good.png"))
     assert labels.shape == (64, 64) and labels[30, 34] == 1 and labels[0, 0] == 0
-    assert (out / "efficiency.csv").read_text().splitlines()[1].startswith("good.png,")
+    assert (out / "efficiency.csv").read_text(encoding="utf-8").splitlines()[1].startswith("good.png,")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 def _run(args: list[str], umask: int = 0o022, exe: str | None = None) -> subprocess.CompletedProcess:
     cmd = [exe] + args if exe else [sys.executable, "-m", "umedsam.cli.main"] + args
-    run = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=lambda: os.umask(umask), timeout=600)
+    run = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", preexec_fn=lambda: os.umask(umask), timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return run
 

@@ -70,7 +70,7 @@ def test_nifti_round_trip_equals_the_converted_npz(mni, engine):
     assert out.shape == src.shape and np.array_equal(out.affine, src.affine)
     labels = np.asarray(out.dataobj)
     assert out.get_data_dtype() == np.uint8 and set(np.unique(labels)) == {0, 1, 2}
-    sidecar = json.loads((root / "out" / "mni152_t1.json").read_text())
+    sidecar = json.loads((root / "out" / "mni152_t1.json").read_text(encoding="utf-8"))
     assert sidecar["stored_orientation"] == "RAS" and sidecar["inference_orientation"] == "LPS"
 
     r = _invoke("convert", t1, "-o", root / "npz" / "imgs", "--boxes-from", wm, "--gts", root / "npz" / "gts")

@@ -61,7 +61,7 @@ def local_run(ov_bundle, cases, tmp_path_factory):
 def _same_outputs(a: Path, b: Path, names: list[str]) -> None:
     for name in names:
         np.testing.assert_array_equal(load_segs(a / name), load_segs(b / name), err_msg=name)
-        sa, sb = (json.loads((d / name.replace(".npz", ".json")).read_text()) for d in (a, b))
+        sa, sb = (json.loads((d / name.replace(".npz", ".json")).read_text(encoding="utf-8")) for d in (a, b))
         assert sa["boxes"] == sb["boxes"] and sa["kind"] == sb["kind"]
 
 
@@ -78,9 +78,9 @@ def test_distributed_predict_equals_local(ov_bundle, cases, local_run, tmp_path)
     (bad,) = [r for r in results if not r.ok]
     assert "2DBox_Broken_0001.npz: field '<file>'" in bad.error and str(cases) in bad.error
     assert not (out / "2DBox_Broken_0001.npz").exists()
-    csv = (out / "efficiency.csv").read_text().splitlines()
+    csv = (out / "efficiency.csv").read_text(encoding="utf-8").splitlines()
     assert csv[0] == "case,time" and [line.split(",")[0] for line in csv[1:]] == ok
-    saved = json.loads((out / "cluster.json").read_text())
+    saved = json.loads((out / "cluster.json").read_text(encoding="utf-8"))
     assert saved["workers"] == 2 and saved["threads_per_worker"] == 1
     assert all(w["threads"] == 1 for w in saved["workers_detail"]) and len({w["pid"] for w in saved["workers_detail"]}) == 2
     assert {c["worker"] for c in saved["per_case"]} == {0, 1}  # both workers took cases
@@ -100,7 +100,7 @@ def test_worker_killed_mid_run_loses_no_case(ov_bundle, cases, local_run, tmp_pa
     def on_case(result):
         if state.get("killed") or not result.ok:
             return
-        finished_on = json.loads((out / result.name.replace(".npz", ".json")).read_text())["cluster"]["pid"]
+        finished_on = json.loads((out / result.name.replace(".npz", ".json")).read_text(encoding="utf-8"))["cluster"]["pid"]
         victim = next(p for p in state["pids"] if p != finished_on)  # the worker still busy with a case
         os.kill(victim, signal.SIGKILL)
         state["killed"] = victim

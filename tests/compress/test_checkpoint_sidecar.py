@@ -38,7 +38,7 @@ def test_missing_or_bad_sidecar_is_a_one_line_error(factorized_ckpt, tmp_path):
     shutil.copyfile(factorized_ckpt, lone)
     with pytest.raises(CheckpointError, match="sidecar lone.factorized.json is missing"):
         load_checkpoint(lone)
-    data = json.loads(sidecar_path(factorized_ckpt).read_text())
+    data = json.loads(sidecar_path(factorized_ckpt).read_text(encoding="utf-8"))
     first = next(iter(data["layers"]))
     for mutate, field in [(lambda d: d.update(format="x"), "'format'"),
                           (lambda d: d["layers"][first].update(kind="cp"), f"'layers.{first}.kind'"),

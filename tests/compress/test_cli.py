@@ -25,7 +25,7 @@ def compressed(tmp_path_factory):
                               "--no-sensitivity",
                               "--threads", "2", "--json", str(root / "report.json")])
     assert res.exit_code == 0, res.output
-    return root, out, json.loads((root / "report.json").read_text()), res.output
+    return root, out, json.loads((root / "report.json").read_text(encoding="utf-8")), res.output
 
 
 def test_report_and_files(compressed):
@@ -63,7 +63,7 @@ def test_exports_predicts_and_gates_strictly(compressed, target):
     bundle = root / f"bundle-{target}"
     res = runner.invoke(export_app, ["--ckpt", str(out), "--target", target, "-o", str(bundle), "--threads", "2"])
     assert res.exit_code == 0, res.output
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "passed" and manifest["compression"]["encoder_flops_ratio"] <= 0.7 + 1e-9
     assert manifest["source"]["sidecar"]["sha256"]
     res = runner.invoke(predict_app, ["-i", str(root / "eval"), "-o", str(root / f"segs-{target}"),
@@ -74,7 +74,7 @@ def test_exports_predicts_and_gates_strictly(compressed, target):
     res = runner.invoke(parity_app, ["--candidate", str(bundle), "--reference", str(out), "--data",
                                      str(root / "eval"), "--threads", "2", "--json", str(root / f"p-{target}.json")])
     assert res.exit_code == 0, res.output
-    assert json.loads((root / f"p-{target}.json").read_text())["precision"] == "fp32"
+    assert json.loads((root / f"p-{target}.json").read_text(encoding="utf-8"))["precision"] == "fp32"
 
 
 def test_int8_stacks_on_the_compressed_bundle(compressed):
@@ -88,7 +88,7 @@ def test_int8_stacks_on_the_compressed_bundle(compressed):
     res = runner.invoke(quantize_app, ["--engine", str(bundle), "--calib", str(root / "tune"), "-o", str(out),
                                        "--method", "nncf", "--preset", "weights", "--data", str(root / "eval"),
                                        "--threads", "2"])
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["precision"] == "int8" and manifest["compression"]["factorized_layers"] > 0
     assert res.exit_code == (0 if manifest["status"] == "passed" else 1), res.output
     assert np.isfinite(manifest["parity"]["overall"]["cand_dsc"]) if "overall" in manifest["parity"] else True

@@ -20,7 +20,7 @@ DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
 @pytest.mark.parametrize("script", ["build_oci.sh", "run_oci.sh"])
 def test_scripts_parse(script):
-    r = subprocess.run(["bash", "-n", str(DOCKER / script)], capture_output=True, text=True)
+    r = subprocess.run(["bash", "-n", str(DOCKER / script)], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
 
 
@@ -29,9 +29,9 @@ def test_entry_points_are_posix_sh(script):
     """The challenge runs `sh predict.sh`; Debian's sh is dash (no pipefail, no arrays)."""
     if shutil.which("dash") is None:
         pytest.skip("dash is not installed")
-    r = subprocess.run(["dash", "-n", str(DOCKER / script)], capture_output=True, text=True)
+    r = subprocess.run(["dash", "-n", str(DOCKER / script)], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
-    code = [line for line in (DOCKER / script).read_text().splitlines() if not line.lstrip().startswith("#")]
+    code = [line for line in (DOCKER / script).read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("#")]
     assert not any("pipefail" in line or "+=(" in line for line in code)
 
 
@@ -47,7 +47,7 @@ def test_run_in_a_fresh_container(small_2d, tmp_path):
         (inputs / p.name).write_bytes(p.read_bytes())
     env = dict(os.environ, UMEDSAM_INPUTS=str(inputs), UMEDSAM_OUTPUTS=str(tmp_path / "container"))
     env.pop("UMEDSAM_THREADS", None)
-    r = subprocess.run(["bash", str(DOCKER / "run_oci.sh")], env=env, capture_output=True, text=True)
+    r = subprocess.run(["bash", str(DOCKER / "run_oci.sh")], env=env, capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
     assert "peak memory" in r.stderr and "limit 8G" in r.stderr
     leaked = Path(root, "workspace", "outputs")
@@ -56,7 +56,7 @@ def test_run_in_a_fresh_container(small_2d, tmp_path):
     opt = Path(root) / "opt" / "umedsam"
     shutil.copytree(opt / "ovcache", tmp_path / "ovcache")
     out = subprocess.run([str(opt / "bin" / "umedsam-native"), "-i", str(inputs), "-o", str(tmp_path / "outside"),
-                          "--bundle", str(opt / "bundle"), "--quiet"], capture_output=True, text=True,
+                          "--bundle", str(opt / "bundle"), "--quiet"], capture_output=True, text=True, encoding="utf-8", errors="replace",
                          env=dict(os.environ, UMEDSAM_OV_CACHE=str(tmp_path / "ovcache")))
     assert out.returncode == 0, out.stderr
     for p in find_cases(small_2d):

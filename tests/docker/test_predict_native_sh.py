@@ -24,7 +24,7 @@ def test_portable_install_runs_predict_native_sh(native_build, ov_bundle, small_
     result = build(build_dir=tmp_path / "build", prefix=prefix, portable=True, jobs=2)
     libdir = prefix / "lib" / "umedsam"
     assert (libdir / "libopenvino_intel_cpu_plugin.so").is_file() and list(libdir.glob("libtbb.so*"))
-    ldd = subprocess.run(["ldd", str(result.executable)], capture_output=True, text=True).stdout
+    ldd = subprocess.run(["ldd", str(result.executable)], capture_output=True, text=True, encoding="utf-8", errors="replace").stdout
     ov_lines = [line for line in ldd.splitlines() if "openvino" in line or "libtbb" in line or "libumedsam" in line]
     resolved = [os.path.realpath(line.split("=>")[1].split("(")[0].strip()) for line in ov_lines]
     assert resolved and all(r.startswith(str(libdir.resolve())) for r in resolved), ldd  # nothing from the wheel
@@ -39,7 +39,7 @@ def test_portable_install_runs_predict_native_sh(native_build, ov_bundle, small_
                UMEDSAM_BUNDLE=str(ov_bundle[0]), UMEDSAM_THREADS="2", UMEDSAM_NATIVE=str(result.executable),
                UMEDSAM_OV_CACHE=str(tmp_path / "ovcache"))
     # `sh`, as the challenge runs it (`/bin/bash -c "sh predict.sh"`): dash on Debian
-    r = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True)
+    r = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
     assert any((tmp_path / "ovcache").iterdir())
     with Predictor(ov_bundle[0], backend="openvino", threads=2) as p:

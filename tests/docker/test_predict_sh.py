@@ -25,7 +25,7 @@ def test_predict_sh(ov_bundle, small_cases, torch_segs, tmp_path):
            "UMEDSAM_BUNDLE": str(ov_bundle[0]), "UMEDSAM_PYTHON": sys.executable, "UMEDSAM_THREADS": "2",
            "UMEDSAM_OV_CACHE": str(tmp_path / "ovcache")}
     # `sh`, as the challenge runs it (`/bin/bash -c "sh predict.sh"`): dash on Debian
-    r = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True)
+    r = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1  # the broken case fails, the others are written
     assert "2DBox_Broken_0001.npz: field '<file>'" in r.stderr
     assert sorted(p.name for p in outputs.iterdir()) == sorted([*torch_segs, "efficiency.csv"])  # no sidecars

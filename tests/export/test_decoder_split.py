@@ -81,11 +81,11 @@ def test_split_bundle_gives_the_same_masks(tmp_path_factory, small_cases, small_
         return
     seg_dir = tmp_path_factory.mktemp("split_native")
     r = subprocess.run([str(native.executable), "-i", str(small_cases), "-o", str(seg_dir), "--bundle", str(out),
-                        "--threads", "2", "--profile"], capture_output=True, text=True)
+                        "--threads", "2", "--profile"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
     assert "decoder_image: compile or import" in r.stderr and "decoder_box (1 box): compile or import" in r.stderr
     for name, labels in base.items():
         np.testing.assert_array_equal(load_segs(seg_dir / name), labels)
     info = subprocess.run([str(native.executable), "--bundle", str(out), "--compile-only"], capture_output=True,
-                          text=True, check=True)
+                          text=True, encoding="utf-8", errors="replace", check=True)
     assert json.loads(info.stdout)["split_decoder"] is True

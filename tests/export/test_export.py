@@ -17,7 +17,7 @@ from umedsam.runtime.bundle import open_bundle
 @pytest.mark.parametrize("fixture", ["onnx_bundle", "ov_bundle"])
 def test_bundle_manifest_and_check(request, fixture):
     folder, manifest = request.getfixturevalue(fixture)
-    on_disk = json.loads((folder / "manifest.json").read_text())
+    on_disk = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert on_disk == json.loads(json.dumps(manifest, default=str))
     assert manifest["status"] == "passed" and manifest["parity"]["passed"]
     assert manifest["precision"] == "fp32" and manifest["opset"] == 18
@@ -47,7 +47,7 @@ def test_onnx_graphs_are_dynamic_and_layernorm_is_one_node(onnx_bundle):
 
 def test_openvino_ir_keeps_fp32_weights(ov_bundle):
     folder, manifest = ov_bundle
-    xml = (folder / "encoder.xml").read_text()
+    xml = (folder / "encoder.xml").read_text(encoding="utf-8")
     assert 'element_type="f16"' not in xml  # save_model would compress to FP16 unless told not to
     assert manifest["export"]["stages"]["encoder"]["openvino"]["weights"] == "f32"
 
@@ -73,7 +73,7 @@ def test_failed_check_is_recorded_not_hidden(onnx_bundle, torch_model, small_2d)
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "umedsam.cli.main", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "umedsam.cli.main", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
 
 
 def test_trt_without_tensorrt_is_one_clear_line(tmp_path):
@@ -138,7 +138,7 @@ def test_merged_graph(onnx_bundle, tmp_path, torch_model):
     for name in ("encoder.onnx", "decoder.onnx"):
         (copy / name).write_bytes((folder / name).read_bytes())
     (copy / "model.onnx").write_bytes(merged.read_bytes())
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest.update(merged_graph="model.onnx", status="failed")
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert open_bundle(copy / "model.onnx").merged and not open_bundle(copy).merged

@@ -86,7 +86,7 @@ def test_parity_cli_openvino_2d_and_3d(ov_bundle, small_cases, tmp_path):
                                       "--threads", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "parity PASSED" in result.output and "3DBox_CT_0001.npz" in result.output
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     assert report["passed"] and report["precision"] == "fp32" and len(report["cases"]) == 2
     assert report["overall"]["min_agreement"] >= 0.999
     assert abs(report["overall"]["dsc_delta"]) <= 1e-3 and abs(report["overall"]["nsd_delta"]) <= 1e-3

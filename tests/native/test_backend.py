@@ -104,7 +104,7 @@ def test_predict_with_native_backend_is_torch_free(native_build, ov_bundle, smal
     out = tmp_path / "out"
     env = {**os.environ, "UMEDSAM_TEST_BLOCKED": ",".join(BLOCKED + ("onnxruntime", "openvino"))}
     r = subprocess.run([sys.executable, "-c", BLOCKER, "-i", str(small_2d), "-o", str(out), "--engine",
-                        str(folder), "--backend", "native", "--threads", "2"], capture_output=True, text=True, env=env)
+                        str(folder), "--backend", "native", "--threads", "2"], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
     assert r.returncode == 0, r.stderr
     assert len(list(out.glob("*.npz"))) == len(find_cases(small_2d))
 

@@ -188,7 +188,7 @@ def test_fuzz_reader_never_crashes(lib, tmp_path):
         p.write_bytes(data)
         paths.append(p)
     env = {**os.environ, "UMEDSAM_MAX_ARRAY_MB": "64"}
-    r = subprocess.run([sys.executable, "-c", FUZZ_CHILD, *map(str, paths)], capture_output=True, text=True, env=env,
+    r = subprocess.run([sys.executable, "-c", FUZZ_CHILD, *map(str, paths)], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env,
                        timeout=600)
     assert r.returncode == 0, f"native reader crashed (rc {r.returncode}): {r.stderr[-2000:]}"
     results = json.loads(r.stdout)

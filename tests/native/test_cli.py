@@ -14,7 +14,7 @@ from umedsam.data.npz import find_cases, load_segs
 def test_c_abi_program(native_build, ov_bundle):
     exe = native_build.build_dir / "umedsam-abi-test"
     folder, _ = ov_bundle
-    r = subprocess.run([str(exe), str(folder)], capture_output=True, text=True)
+    r = subprocess.run([str(exe), str(folder)], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr + r.stdout
     info = json.loads(r.stdout.splitlines()[0])
     assert info["format"] == "openvino" and info["abi"] == 2
@@ -36,14 +36,14 @@ def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, smal
     profile = tmp_path / "profile.json"
     r = subprocess.run([str(native_build.executable), "-i", str(tmp_path / "in"), "-o", str(out), "--bundle",
                         str(folder), "--threads", "2", "--profile", "--profile-json", str(profile)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1, r.stderr  # the fast exit keeps the exit code
-    _check_profile(json.loads(profile.read_text()), r.stderr)
+    _check_profile(json.loads(profile.read_text(encoding="utf-8")), r.stderr)
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and any("2Dbroken.npz: field '<file>'" in e for e in errors)
     assert any("3Dnoboxes.npz: field 'boxes': missing" in e for e in errors)
     assert not (out / "2Dbroken.npz").exists() and not list(out.glob(".*"))  # nothing half-written
-    csv = (out / "efficiency.csv").read_text().splitlines()
+    csv = (out / "efficiency.csv").read_text(encoding="utf-8").splitlines()
     good = [p for p in find_cases(small_cases) if p.name.startswith("2D")]
     assert csv[0] == "case,time" and len(csv) == 1 + len(good)
 
@@ -57,12 +57,12 @@ def test_cli_matches_python_and_survives_bad_cases(native_build, ov_bundle, smal
 
 def test_cli_usage_and_bundle_errors(native_build, tmp_path):
     exe = str(native_build.executable)
-    r = subprocess.run([exe, "-i", str(tmp_path), "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    r = subprocess.run([exe, "-i", str(tmp_path), "-o", str(tmp_path / "o")], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 2 and "--bundle is required" in r.stderr
     r = subprocess.run([exe, "-i", str(tmp_path), "-o", str(tmp_path / "o"), "--bundle", str(tmp_path / "nope")],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 2 and "no manifest.json" in r.stderr
-    r = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0 and "OpenVINO" in r.stdout
 
 
@@ -92,9 +92,9 @@ def test_cli_profile_compile_only_and_no_fast_exit(native_build, ov_bundle, tmp_
     folder, _ = ov_bundle
     exe = str(native_build.executable)
     r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile", "--no-fast-exit"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
     assert "encoder: compile or import" in r.stderr and "closing the session took" in r.stderr
     r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile-json",
-                        str(tmp_path / "missing" / "p.json")], capture_output=True, text=True)
+                        str(tmp_path / "missing" / "p.json")], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1 and "p.json: cannot write" in r.stderr

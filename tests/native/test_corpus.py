@@ -17,7 +17,7 @@ from umedsam.data.npz import load_case
 from umedsam.errors import CaseError
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 
 
 def test_corpus_is_complete():
@@ -29,7 +29,7 @@ def test_corpus_replayed_through_both_readers(lib, monkeypatch):
 
     monkeypatch.setenv("UMEDSAM_MAX_ARRAY_MB", "1")
     paths = [CORPUS / name for name in sorted(EXPECTED)]
-    r = subprocess.run([sys.executable, "-c", FUZZ_CHILD, *map(str, paths)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", FUZZ_CHILD, *map(str, paths)], capture_output=True, text=True, encoding="utf-8", errors="replace",
                        env=dict(os.environ), timeout=300)
     assert r.returncode == 0, f"native reader crashed (rc {r.returncode}): {r.stderr[-2000:]}"
     for path, (status, msg, dims, n_boxes) in zip(paths, json.loads(r.stdout)):

@@ -60,14 +60,14 @@ def test_optimize_tiny_budget_end_to_end(small_2d, calib_dir, tmp_path):
     # the winner: the fastest passing candidate, copied with the reason in its manifest
     passing = [r for r in rows.values() if r.evaluation.passed and r.eligible]
     assert result.best == min(passing, key=lambda r: r.evaluation.case_s).name
-    manifest = json.loads((out / "best" / "manifest.json").read_text())
+    manifest = json.loads((out / "best" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["optimize"]["candidate"] == result.best
     # reports
     from umedsam.optimize.report import write_reports
 
     paths = write_reports(result, out, {"cpu": {"model": "test", "usable_cores": 2, "flags": []}})
-    assert assert_tables_render(paths["md"].read_text()) == 1
-    assert json.loads(paths["json"].read_text())["best"] == result.best
+    assert assert_tables_render(paths["md"].read_text(encoding="utf-8")) == 1
+    assert json.loads(paths["json"].read_text(encoding="utf-8"))["best"] == result.best
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     # a re-run with the same inputs reuses every result; a budget too small skips instead of running
     again = run_optimize(job, log=lambda m: None)

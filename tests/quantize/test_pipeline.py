@@ -52,7 +52,7 @@ def test_ort_search_keeps_sensitive_blocks_float(onnx_bundle, calib_dir, small_2
     assert q["float_blocks"] == [r["block"] for r in ranking[: len(q["float_blocks"])]]
     enc = onnx.load(str(out / "encoder.onnx"), load_external_data=False)
     assert any(n.op_type == "QuantizeLinear" for n in enc.graph.node)
-    fp32 = json.loads((onnx_bundle[0] / "manifest.json").read_text())["files"]["decoder.onnx"]
+    fp32 = json.loads((onnx_bundle[0] / "manifest.json").read_text(encoding="utf-8"))["files"]["decoder.onnx"]
     assert m["files"]["decoder.onnx"] == fp32  # preset 'encoder': the decoder is the FP32 graph
     assert set(q["latency_ms"]) == {"fp32", "int8"}
     _check_gate_verdict(result)
@@ -97,13 +97,13 @@ def test_cli_nncf_weight_only(ov_bundle, calib_dir, small_2d, tmp_path):
     res = CliRunner().invoke(app, ["quantize", "--engine", str(ov_bundle[0]), "--calib", str(calib_dir), "-o", str(out),
                                    "--method", "nncf", "--preset", "weights", "--data", str(small_2d),
                                    "--threads", "2", "--json", str(js)])
-    doc = json.loads(js.read_text())
+    doc = json.loads(js.read_text(encoding="utf-8"))
     m = doc["manifest"]
     assert res.exit_code == (0 if m["status"] == "passed" else 1), res.output
     assert "| nncf | weights |" in res.output and "gate (INT8 vs FP32" in res.output
     assert m["quantization"]["weights_only"] is True and "validation" not in m["quantization"]
     assert doc["parity"]["overall"]["min_agreement"] > 0.95  # INT8 weights, float activations: nearly lossless
-    fp32 = json.loads((ov_bundle[0] / "manifest.json").read_text())["export"]["stages"]
+    fp32 = json.loads((ov_bundle[0] / "manifest.json").read_text(encoding="utf-8"))["export"]["stages"]
     assert m["export"]["stages"]["encoder"]["bytes"] < 0.5 * fp32["encoder"]["openvino"]["bytes"]  # ~4x smaller
 
 
@@ -136,7 +136,7 @@ def test_refusals_are_one_line_errors(onnx_bundle, ov_bundle, calib_dir, small_2
     (tmp_path / "d" / "keep.txt").write_text("x")
     with pytest.raises(UmedsamError, match="--force"):
         quantize_bundle(onnx_bundle[0], calib_dir, tmp_path / "d", QuantizeOptions())
-    assert (tmp_path / "d" / "keep.txt").read_text() == "x"  # nothing already there is lost
+    assert (tmp_path / "d" / "keep.txt").read_text(encoding="utf-8") == "x"  # nothing already there is lost
     assert not list(tmp_path.glob(".*partial*"))  # no half-written bundle left behind
 
 

@@ -43,7 +43,7 @@ def _flip_byte(path: Path, offset: int = 4096) -> None:
 
 
 def _predict_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "umedsam.cli.predict", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "umedsam.cli.predict", *args], capture_output=True, text=True, encoding="utf-8", errors="replace",
                           env=env, timeout=600)
 
 
@@ -67,7 +67,7 @@ def test_digest_cache_remembers_by_stat_and_sees_in_place_edits(tmp_path, verify
     fourth = DigestCache()
     assert fourth.sha256(f) == third.sha256(f)
     fourth.save()
-    assert json.loads(verify_cache.read_text())["version"] == 1
+    assert json.loads(verify_cache.read_text(encoding="utf-8"))["version"] == 1
 
 
 def test_cache_path_follows_the_openvino_cache(monkeypatch, tmp_path):
@@ -91,7 +91,7 @@ def test_tampered_graph_refused_by_the_python_api(ov_bundle, tmp_path, verify_ca
         Predictor(bundle, backend="onnxruntime", threads=1)  # every backend of a bundle checks (before ORT fails)
     with Predictor(bundle, backend="openvino", threads=1, verify=False) as p:  # explicit opt-out loads it
         assert not p.backend.verified
-    (bundle / "decoder.xml").write_text((bundle / "decoder.xml").read_text()[:-200])  # truncated
+    (bundle / "decoder.xml").write_text((bundle / "decoder.xml").read_text(encoding="utf-8")[:-200])  # truncated
     with pytest.raises(EngineError, match=r"encoder\.bin: sha256|decoder\.xml: sha256"):
         Predictor(bundle, backend="openvino", threads=1)
 
@@ -111,7 +111,7 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_predict(ov_bundle, 
     assert len(list((tmp_path / "o2").glob("2D*.npz"))) == 1
 
     good = _copy_bundle(ov_bundle, tmp_path / "failed")
-    manifest = json.loads((good / "manifest.json").read_text())
+    manifest = json.loads((good / "manifest.json").read_text(encoding="utf-8"))
     manifest["status"] = "failed"
     (good / "manifest.json").write_text(json.dumps(manifest))
     r = _predict_cli("-i", str(small_2d), "-o", str(tmp_path / "o3"), "--engine", str(good), "--threads", "1", env=env)
@@ -131,11 +131,11 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_native(native_build
 
     def run(*extra: str, bundle_dir: Path = bundle, out: str = "o") -> subprocess.CompletedProcess:
         return subprocess.run([exe, "-i", str(small_2d), "-o", str(tmp_path / out), "--bundle", str(bundle_dir),
-                               "--threads", "1", "--quiet", *extra], capture_output=True, text=True, env=env, timeout=600)
+                               "--threads", "1", "--quiet", *extra], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, timeout=600)
 
     r = run("--compile-only")
     assert r.returncode == 0, r.stderr
-    cached = json.loads(verify_cache.read_text())["files"]  # the native runtime writes the shared cache format
+    cached = json.loads(verify_cache.read_text(encoding="utf-8"))["files"]  # the native runtime writes the shared cache format
     assert str((bundle / "encoder.bin").resolve()) in cached
     py = DigestCache()
     assert py.sha256(bundle / "encoder.bin") == cached[str((bundle / "encoder.bin").resolve())]["sha256"]
@@ -146,14 +146,14 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_native(native_build
     assert r.returncode == 2
     assert r.stderr.strip() == (f"umedsam-native: {bundle / 'encoder.bin'}: sha256 "
                                 f"{py.sha256(bundle / 'encoder.bin')[:12]}\u2026 does not match the manifest "
-                                f"({json.loads((bundle / 'manifest.json').read_text())['files']['encoder.bin'][:12]}"
+                                f"({json.loads((bundle / 'manifest.json').read_text(encoding='utf-8'))['files']['encoder.bin'][:12]}"
                                 f"\u2026): the file changed after export; re-export the bundle, or pass --no-verify")
     r = run("--no-verify", out="o2")
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "o2").glob("2D*.npz"))) == 1
 
     failed = _copy_bundle(ov_bundle, tmp_path / "failed")
-    manifest = json.loads((failed / "manifest.json").read_text())
+    manifest = json.loads((failed / "manifest.json").read_text(encoding="utf-8"))
     manifest["status"] = "failed"
     (failed / "manifest.json").write_text(json.dumps(manifest))
     r = run(bundle_dir=failed, out="o3")

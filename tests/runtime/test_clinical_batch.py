@@ -57,6 +57,6 @@ def test_native_from_the_command_line_in_a_fresh_process(ov_bundle, ct_volume, r
     folder, _ = ov_bundle
     r = subprocess.run([sys.executable, "-m", "umedsam.cli.predict", "-i", str(ct_volume / "ct.mha"), "--boxes",
                         str(ct_volume / "ct.csv"), "-o", str(ct_volume / "cli"), "--engine", str(folder),
-                        "--backend", "native", "--threads", "2"], capture_output=True, text=True)
+                        "--backend", "native", "--threads", "2"], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr[-2000:]
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(ct_volume / "cli" / "ct.mha"))).any()

@@ -62,7 +62,7 @@ def test_damaged_blobs_rebuilt_with_exact_outputs(kind, ov_bundle, golden, tmp_p
     with _open(kind, bundle, cache) as b:
         ref = _outputs(b, golden)
     blobs = sorted(cache.glob("*.blob"))
-    assert len(blobs) == 2 and set(json.loads((cache / BLOB_RECORD).read_text())["blobs"]) == {p.name for p in blobs}
+    assert len(blobs) == 2 and set(json.loads((cache / BLOB_RECORD).read_text(encoding="utf-8"))["blobs"]) == {p.name for p in blobs}
     for how in ("in_place", "truncated", "garbage"):
         for blob in blobs:
             _damage(blob, how)
@@ -93,7 +93,7 @@ def test_two_processes_compile_into_one_cache(kind, ov_bundle, tmp_path):
     cache = tmp_path / "ov"
     env = {**os.environ, "UMEDSAM_VERIFY_CACHE": str(tmp_path / "verified.json")}
     procs = [subprocess.Popen([sys.executable, "-c", CHILD, kind, str(bundle), str(cache), str(GOLDEN)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", env=env) for _ in range(2)]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=600)
@@ -102,5 +102,5 @@ def test_two_processes_compile_into_one_cache(kind, ov_bundle, tmp_path):
     assert results[0] == results[1]
     assert len(list(cache.glob("*.blob"))) == 2 and check_blob_cache(cache) == []
     again = subprocess.run([sys.executable, "-c", CHILD, kind, str(bundle), str(cache), str(GOLDEN)],
-                           capture_output=True, text=True, env=env, timeout=600)
+                           capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, timeout=600)
     assert again.returncode == 0 and again.stdout.split() == results[0]

@@ -17,7 +17,7 @@ def test_origin_is_the_process_start():
     assert 0 < t < boot_age
     # a fresh interpreter is young: its own now() is well under a few seconds (imports included)
     out = subprocess.run([sys.executable, "-c", "from umedsam.runtime import timeline; print(timeline.now())"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
     assert 0 < float(out.stdout) < 30
 
 

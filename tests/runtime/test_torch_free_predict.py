@@ -35,7 +35,7 @@ def test_predict_without_torch_matches_pytorch(request, fixture, other, small_ca
     out = tmp_path / "out"
     env = {**os.environ, "UMEDSAM_TEST_BLOCKED": ",".join(BLOCKED + (other,))}
     r = subprocess.run([sys.executable, "-c", BLOCKER, "-i", str(small_cases), "-o", str(out), "--engine",
-                        str(folder), "--threads", "2"], capture_output=True, text=True, env=env)
+                        str(folder), "--threads", "2"], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
     assert r.returncode == 0, r.stderr
     for name, ref in torch_segs.items():
         segs = load_segs(out / name)
@@ -48,7 +48,7 @@ def test_predict_without_torch_matches_pytorch(request, fixture, other, small_ca
 def test_blocker_really_blocks():
     code = BLOCKER.split("sys.argv")[0] + "import torch\n"
     env = {**os.environ, "UMEDSAM_TEST_BLOCKED": "torch"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
     assert r.returncode != 0 and "blocked import of torch" in r.stderr
 
 
@@ -68,7 +68,7 @@ def test_predict_nifti_without_torch_matches_the_converted_npz(ov_bundle, tmp_pa
     env = {**os.environ, "UMEDSAM_TEST_BLOCKED": ",".join(BLOCKED + ("onnxruntime",))}
     r = subprocess.run([sys.executable, "-c", BLOCKER, "-i", str(tmp_path / "mr.nii.gz"), "--boxes",
                         str(tmp_path / "boxes.json"), "-o", str(tmp_path / "out"), "--engine", str(folder),
-                        "--threads", "2"], capture_output=True, text=True, env=env)
+                        "--threads", "2"], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env)
     assert r.returncode == 0, r.stderr
     from umedsam.cli.main import app
     from typer.testing import CliRunner

@@ -57,8 +57,14 @@ def test_batch_shapes_and_sdf_signs(phantoms):
 
 
 def test_folder_without_gt_is_refused(tmp_path):
+    with pytest.raises(UmedsamError, match="no input case"):
+        load_samples(tmp_path)                              # nothing at all
+    write_phantoms(tmp_path, n2d=1, n3d=0, seed=1)
+    for gt in (tmp_path / "gts").iterdir():
+        gt.unlink()
+    (tmp_path / "gts").rmdir()
     with pytest.raises(UmedsamError, match="ground truth"):
-        load_samples(tmp_path)
+        load_samples(tmp_path)                              # cases, but no gts/
 
 
 def test_malformed_case_is_skipped_with_its_error(phantoms, tmp_path):

@@ -25,13 +25,13 @@ def test_finetune_writes_a_loadable_state_dict(tmp_path):
     assert not out.with_suffix(".factorized.json").exists()
     model = load_checkpoint(out)
     assert model.compression is None
-    record = json.loads((tmp_path / "ft.json").read_text())
+    record = json.loads((tmp_path / "ft.json").read_text(encoding="utf-8"))
     assert record["train"]["steps"] == 2 and set(record["train"]["sigma"]) == {"mse", "iou", "dice", "ce", "shape"}
     assert "learned σ" in res.output
 
 
 def test_finetune_refuses_bad_options(tmp_path):
     res = runner.invoke(app, ["--finetune-data", str(tmp_path), "-o", str(tmp_path / "x.pth")])
-    assert res.exit_code == 1 and "ground truth" in res.output
+    assert res.exit_code == 1 and "no input case" in res.output
     res = runner.invoke(app, ["--finetune-data", str(tmp_path), "-o", str(tmp_path / "x.pth"), "--trainable", "neck"])
     assert res.exit_code == 1 and "--trainable" in res.output

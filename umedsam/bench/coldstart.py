@@ -69,7 +69,7 @@ def measure(engine: str, case: str, threads: int | None = None, backend: str | N
         cmd += ["--backend", backend]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"no result within {timeout:.0f} s", "wall_s": time.perf_counter() - start}
     wall = time.perf_counter() - start

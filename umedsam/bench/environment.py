@@ -38,7 +38,7 @@ def gpu_info() -> list[dict[str, str]]:
         return []
     try:
         out = subprocess.run([smi, "--query-gpu=name,compute_cap,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout
+                              "--format=csv,noheader"], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=20).stdout
     except (subprocess.SubprocessError, OSError):
         return []
     gpus = []

@@ -27,7 +27,7 @@ def demo(
             from umedsam.demo import run_demo
 
             report = run_demo(out, threads=threads, log=log)
-            typer.echo(report.read_text())
+            typer.echo(report.read_text(encoding="utf-8"))
             return
         from umedsam.demo_fast import run_fast_demo
 

@@ -47,7 +47,7 @@ def detect_gpu() -> tuple[str, tuple[int, int]]:
     if smi:
         try:
             out = subprocess.run([smi, "--query-gpu=name,compute_cap", "--format=csv,noheader"], capture_output=True,
-                                 text=True, timeout=20, check=True).stdout.strip().splitlines()
+                                 text=True, encoding="utf-8", errors="replace", timeout=20, check=True).stdout.strip().splitlines()
             name, cap = (s.strip() for s in out[0].rsplit(",", 1))
             major, minor = cap.split(".")
             return name, (int(major), int(minor))

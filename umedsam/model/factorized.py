@@ -101,7 +101,7 @@ def read_sidecar(path: str | Path) -> tuple[list[LayerPlan], dict[str, Any]]:
     """Parse and validate a sidecar; errors name the file and the field."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable factorization sidecar ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

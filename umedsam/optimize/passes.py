@@ -64,7 +64,7 @@ def build_candidate(candidate: Candidate, ctx: PassContext) -> tuple[Path, list[
         folder = artifact_dir(ctx, candidate, i + 1)
         marker = folder / "done.json"
         if marker.is_file():
-            record = json.loads(marker.read_text())
+            record = json.loads(marker.read_text(encoding="utf-8"))
             record["reused"] = True
             engine = Path(record["engine"])
             records.append(record)

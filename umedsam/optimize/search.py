@@ -34,7 +34,7 @@ from umedsam.runtime.predictor import Predictor
 def int8_pays() -> bool:
     """True on CPUs with VNNI or AMX INT8 instructions (Linux: /proc/cpuinfo flags)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
     except OSError:
         return False
     return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
@@ -154,7 +154,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
             cache = job.out / "candidates" / f"{cand.name}.json"
             key = _input_key(job, ctx, cand)
             if cache.is_file():
-                cached = json.loads(cache.read_text())
+                cached = json.loads(cache.read_text(encoding="utf-8"))
                 if cached.get("key") == key and cached["row"]["status"] == "evaluated":
                     _restore(row, cached["row"])
                     row.reused = True

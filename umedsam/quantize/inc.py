@@ -36,7 +36,7 @@ def find_python(explicit: str | Path | None = None) -> Path:
     candidates += [Path.cwd() / ".venv-inc" / "bin" / "python", Path(__file__).resolve().parents[2] / ".venv-inc" / "bin" / "python"]
     for c in candidates:
         if c and Path(c).is_file():
-            probe = subprocess.run([str(c), "-c", "import onnx_neural_compressor"], capture_output=True, text=True)
+            probe = subprocess.run([str(c), "-c", "import onnx_neural_compressor"], capture_output=True, text=True, encoding="utf-8", errors="replace")
             if probe.returncode == 0:
                 return Path(c)
             if c in (explicit, os.environ.get("UMEDSAM_INC_PYTHON")):
@@ -68,12 +68,12 @@ def quantize_stage(python: Path, src: Path, dst: Path, feeds: list[dict[str, np.
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         try:
             proc = subprocess.run([str(python), str(WORKER), str(Path(tmp) / "request.json")], capture_output=True,
-                                  text=True, timeout=timeout, env=env)
+                                  text=True, encoding="utf-8", errors="replace", timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise UmedsamError(f"neural-compressor did not finish within {timeout:.0f} s") from None
         if proc.returncode != 0 or not dst.is_file() or not (Path(tmp) / "report.json").is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             raise UmedsamError(f"neural-compressor failed on {src.name}: {tail[-1] if tail else proc.returncode}")
-        report = json.loads((Path(tmp) / "report.json").read_text())
+        report = json.loads((Path(tmp) / "report.json").read_text(encoding="utf-8"))
     report.update(python=str(python), float_nodes=len(exclude), bytes=dst.stat().st_size, smooth_quant_alpha=smooth_quant_alpha)
     return report

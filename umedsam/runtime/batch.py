@@ -118,7 +118,7 @@ def _previous_times(csv: Path) -> dict[str, float]:
     """case -> seconds of an earlier run's ``efficiency.csv`` (empty when absent or unreadable)."""
     times: dict[str, float] = {}
     try:
-        lines = csv.read_text().splitlines()[1:]
+        lines = csv.read_text(encoding="utf-8").splitlines()[1:]
     except (OSError, UnicodeDecodeError):
         return times
     for line in lines:

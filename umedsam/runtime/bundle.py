@@ -167,7 +167,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise EngineError(f"{folder}: not a bundle folder (no manifest.json)")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EngineError(f"{path}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or "format" not in manifest or "graphs" not in manifest:

@@ -53,7 +53,7 @@ def stat_key(path: Path) -> dict[str, int]:
 
 def _load(cache: Path) -> dict[str, Any]:
     try:
-        data = json.loads(cache.read_text())
+        data = json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("files"), dict):
@@ -106,7 +106,7 @@ BLOB_RECORD = "umedsam-blobs.json"
 
 def _blob_record(cache_dir: Path) -> dict[str, str]:
     try:
-        data = json.loads((cache_dir / BLOB_RECORD).read_text())
+        data = json.loads((cache_dir / BLOB_RECORD).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
     return {k: v for k, v in data.get("blobs", {}).items() if isinstance(v, str)} if isinstance(data, dict) else {}
