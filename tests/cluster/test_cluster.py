@@ -20,6 +20,8 @@ pytest.importorskip("ray", reason="the cluster extra is not installed (pip insta
 from umedsam.cluster.runner import ClusterOptions  # noqa: E402
 from umedsam.data.npz import find_cases, load_segs  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a minute or more each; `pytest -m "not slow"` skips them
+
 
 @pytest.fixture(scope="module")
 def cases(small_cases, tmp_path_factory):

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from umedsam.data.phantoms import write_phantoms
 
+pytestmark = pytest.mark.slow  # a minute or more each; `pytest -m "not slow"` skips them
+
 runner = CliRunner()
 
 

@@ -38,6 +38,7 @@ def _check_gate_verdict(result):
     assert result.manifest["status"] == ("passed" if holds and search_ok else "failed")
 
 
+@pytest.mark.slow
 def test_ort_search_keeps_sensitive_blocks_float(onnx_bundle, calib_dir, small_2d, tmp_path):
     out = tmp_path / "int8"
     result = quantize_bundle(onnx_bundle[0], calib_dir, out, _opts(small_2d, method="ort", preset="encoder"))
@@ -62,6 +63,7 @@ def test_ort_search_keeps_sensitive_blocks_float(onnx_bundle, calib_dir, small_2
     assert row["method"] == "ort" and "| ort | encoder |" in summary_table([row])
 
 
+@pytest.mark.slow
 def test_nncf_search_reverts_blocks_without_recalibrating(ov_bundle, calib_dir, small_2d, tmp_path):
     import openvino as ov
 
