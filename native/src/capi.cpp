@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <clocale>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -36,8 +37,28 @@ namespace {
 
 thread_local std::string last_error;
 
+// OpenVINO can switch the process's C locale to "C" while it opens and compiles graphs (seen when the host
+// process, Python, had loaded OpenVINO first: its text I/O then fell back to ASCII). A library must not
+// change its host's locale, so every entry point puts it back as it found it.
+class LocaleGuard {
+  public:
+    LocaleGuard() {
+        if (const char* now = std::setlocale(LC_ALL, nullptr)) saved_ = now;
+    }
+    ~LocaleGuard() {
+        const char* now = std::setlocale(LC_ALL, nullptr);
+        if (!saved_.empty() && (!now || saved_ != now)) std::setlocale(LC_ALL, saved_.c_str());
+    }
+    LocaleGuard(const LocaleGuard&) = delete;
+    LocaleGuard& operator=(const LocaleGuard&) = delete;
+
+  private:
+    std::string saved_;
+};
+
 template <typename F>
 umedsam_status guarded(F&& body) {
+    LocaleGuard keep_locale;
     try {
         last_error.clear();
         body();

@@ -126,3 +126,15 @@ def test_bundle_errors_are_one_line(native_build, ov_bundle, tmp_path):
     with pytest.raises(EngineError) as exc:
         load_backend(broken, backend="native")
     assert "manifest" in str(exc.value)
+
+
+def test_opening_the_native_runtime_keeps_the_host_locale(native_build, ov_bundle):
+    """OpenVINO switched the process's C locale to "C" when the native runtime opened a bundle after the
+    Python OpenVINO backend had: Python's text I/O then fell back to ASCII. Every entry point restores it."""
+    import locale
+
+    from umedsam.runtime.predictor import Predictor
+
+    before = locale.setlocale(locale.LC_ALL)
+    with Predictor(ov_bundle[0], backend="openvino", threads=1), Predictor(ov_bundle[0], backend="native", threads=1):
+        assert locale.setlocale(locale.LC_ALL) == before
