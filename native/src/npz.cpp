@@ -141,16 +141,7 @@ NpyArray NpzReader::array(const std::string& key, uint64_t max_bytes) const {
         }
     }
     bytes.resize(static_cast<size_t>(st.size));  // only now the whole member's buffer
-    while (got < st.size) {
-        const zip_int64_t r = zip_fread(f, bytes.data() + got, st.size - got);
-        if (r < 0) {
-            std::string msg = zip_file_strerror(f);
-            zip_fclose(f);
-            throw case_error(path_, key, "unreadable (" + msg + ")");
-        }
-        if (r == 0) break;
-        got += static_cast<zip_uint64_t>(r);
-    }
+    read_to(st.size);
     // One more read reaches the end of the stream, where libzip verifies the CRC.
     char extra;
     const zip_int64_t tail = got == st.size ? zip_fread(f, &extra, 1) : 0;
