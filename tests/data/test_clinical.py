@@ -50,3 +50,11 @@ def test_dicom_ct_is_windowed_by_its_modality_tag(tmp_path):
     assert npz_name(case) == "3DBox_CT_ct.npz" and default_output(case, tmp_path).name == "ct.nii.gz"
     forced = load_clinical(tmp_path / "ct", ClinicalOptions(modality="MR"))
     assert forced.rule.kind == "percentile"
+
+
+def test_box_file_and_label_map_together_are_refused_before_reading(tmp_path):
+    from umedsam.data.clinical import load_clinical
+    from umedsam.errors import CaseError
+
+    with pytest.raises(CaseError, match="give either a box file or a label map, not both"):
+        load_clinical(tmp_path / "absent.nii.gz", boxes=tmp_path / "b.json", boxes_from=tmp_path / "l.nii.gz")

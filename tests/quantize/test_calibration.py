@@ -38,3 +38,12 @@ def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "imgs").mkdir()
     with pytest.raises(UmedsamError, match="no input case"):
         load_calibration(tmp_path)
+
+
+def test_method_fits_the_engine_format(onnx_bundle, ov_bundle):
+    """``umedsam-quantize`` without --method takes the method of the engine's format row."""
+    from umedsam.quantize.source import default_method
+
+    assert default_method(ov_bundle[0]) == "nncf"
+    assert default_method(onnx_bundle[0]) == "ort"
+    assert default_method(None) == default_method("builtin") == "ort"   # a checkpoint is exported to ONNX first

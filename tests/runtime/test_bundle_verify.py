@@ -96,6 +96,15 @@ def test_tampered_graph_refused_by_the_python_api(ov_bundle, tmp_path, verify_ca
         Predictor(bundle, backend="openvino", threads=1)
 
 
+def _failed_copy(ov_bundle, dest: Path) -> Path:
+    """A copy of the bundle whose manifest says the export-time check failed."""
+    bundle = _copy_bundle(ov_bundle, dest)
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["status"] = "failed"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return bundle
+
+
 def test_tampered_graph_and_failed_status_refused_by_umedsam_predict(ov_bundle, small_2d, tmp_path, verify_cache):
     bundle = _copy_bundle(ov_bundle, tmp_path / "b")
     env = {**os.environ, "UMEDSAM_VERIFY_CACHE": str(verify_cache)}
@@ -110,10 +119,7 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_predict(ov_bundle, 
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "o2").glob("2D*.npz"))) == 1
 
-    good = _copy_bundle(ov_bundle, tmp_path / "failed")
-    manifest = json.loads((good / "manifest.json").read_text(encoding="utf-8"))
-    manifest["status"] = "failed"
-    (good / "manifest.json").write_text(json.dumps(manifest))
+    good = _failed_copy(ov_bundle, tmp_path / "failed")
     r = _predict_cli("-i", str(small_2d), "-o", str(tmp_path / "o3"), "--engine", str(good), "--threads", "1", env=env)
     assert r.returncode == 1
     errors = _error_lines(r.stderr)
@@ -152,10 +158,7 @@ def test_tampered_graph_and_failed_status_refused_by_umedsam_native(native_build
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "o2").glob("2D*.npz"))) == 1
 
-    failed = _copy_bundle(ov_bundle, tmp_path / "failed")
-    manifest = json.loads((failed / "manifest.json").read_text(encoding="utf-8"))
-    manifest["status"] = "failed"
-    (failed / "manifest.json").write_text(json.dumps(manifest))
+    failed = _failed_copy(ov_bundle, tmp_path / "failed")
     r = run(bundle_dir=failed, out="o3")
     assert r.returncode == 2 and "manifest.json: field 'status': \"failed\"" in r.stderr and "--allow-failed" in r.stderr
     r = run("--allow-failed", bundle_dir=failed, out="o4")

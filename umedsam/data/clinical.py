@@ -108,6 +108,8 @@ def load_clinical(path: str | Path, options: ClinicalOptions | None = None, boxe
     """Read ``path`` and its prompts (a box file, a label map, or none) into a :class:`ClinicalCase`."""
     options = options or ClinicalOptions()
     path = Path(path)
+    if boxes is not None and boxes_from is not None:
+        raise CaseError(path, "<prompts>", "give either a box file or a label map, not both")
     if path.is_file() and images2d.is_image_2d(path):
         return _load_2d(path, options, boxes, boxes_from)
     if path.is_file() and volumes.volume_suffix(path) is None:
@@ -125,15 +127,18 @@ def load_clinical(path: str | Path, options: ClinicalOptions | None = None, boxe
                         modality, rule, np.array(canonical.GetSpacing()[::-1], np.float64), original, canonical)
     if path.is_dir():
         case.source_files = volumes.dicom_series_files(path, options.series)
-    if boxes is not None and boxes_from is not None:
-        raise CaseError(path, "<prompts>", "give either a box file or a label map, not both")
     if boxes is not None:
         spec = prompts.read_boxes(boxes, 3, options.box_space)
-        case.boxes = prompts.boxes_to_case_3d(spec, original, canonical)
-        case.label_values, case.warnings = spec.labels, case.warnings + spec.warnings
+        _set_box_prompts(case, spec, prompts.boxes_to_case_3d(spec, original, canonical))
     elif boxes_from is not None:
         _set_label_prompts(case, _labelmap_3d(Path(boxes_from), original, options))
     return case
+
+
+def _set_box_prompts(case: ClinicalCase, spec: prompts.BoxPrompts, boxes: np.ndarray) -> None:
+    """Boxes read from a prompt file, already in the case's pixel grid, with their labels and warnings."""
+    case.boxes = boxes
+    case.label_values, case.warnings = spec.labels, case.warnings + spec.warnings
 
 
 def _set_label_prompts(case: ClinicalCase, labels: np.ndarray) -> None:
@@ -175,12 +180,9 @@ def _load_2d(path: Path, options: ClinicalOptions, boxes: str | Path | None,
     h, w = imgs.shape[:2]
     case = ClinicalCase(path, "2D", imgs, np.zeros((0, 4), np.int64), np.zeros(0, np.int64),
                         modality or "image", rule)
-    if boxes is not None and boxes_from is not None:
-        raise CaseError(path, "<prompts>", "give either a box file or a label map, not both")
     if boxes is not None:
         spec = prompts.read_boxes(boxes, 2, options.box_space)
-        case.boxes = prompts.boxes_to_case_2d(spec, h, w)
-        case.label_values, case.warnings = spec.labels, case.warnings + spec.warnings
+        _set_box_prompts(case, spec, prompts.boxes_to_case_2d(spec, h, w))
     elif boxes_from is not None:
         labels = images2d.read_image_2d(boxes_from)
         if labels.shape[:2] != (h, w) or labels.ndim != 2:

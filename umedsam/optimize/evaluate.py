@@ -58,14 +58,28 @@ def engine_size_mb(engine: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
+def _warm_times(predictor: Predictor, cases: list, rounds: int) -> dict[str, float]:
+    """Median seconds per case over ``rounds`` passes (the gate has already compiled and warmed the engine)."""
+    samples: dict[str, list[float]] = {c.name: [] for c in cases}
+    for _ in range(max(1, rounds)):
+        for case in cases:
+            start = time.perf_counter()
+            predictor.segment_case(case.kind, case.imgs, case.boxes)
+            samples[case.name].append(time.perf_counter() - start)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def evaluate_candidate(engine: Path | None, backend: str | None, reference: Predictor, cases: list[Path],
                        gts_dir: Path | None, threads: int | None = None, rounds: int = 2,
                        cold_start: bool = True) -> Evaluation:
     """Gate and time one engine (None = the checkpoint itself on PyTorch)."""
     ev = Evaluation()
     try:
-        with Predictor(engine, backend=backend, threads=threads) as cand:
+        cand = Predictor(engine, backend=backend, threads=threads)
+        with cand:
             report = run_parity(reference, cand, cases, gts_dir)
+            cand.backend = cand.backend.inner  # the same opened engine, timed without the parity recorder
+            times = _warm_times(cand, [load_case(p) for p in cases], rounds)
         o = report.overall
         ev.passed, ev.gate_class = report.passed, report.precision
         ev.failures = report.failures + [f"{c.case}: {f}" for c in report.cases for f in c.failures] + \
@@ -73,16 +87,7 @@ def evaluate_candidate(engine: Path | None, backend: str | None, reference: Pred
         for k in ("ref_dsc", "dsc_delta", "ref_nsd", "nsd_delta", "min_agreement", "min_case_boundary"):
             setattr(ev, k, float(o.get(k, math.nan)))
         ev.dsc, ev.nsd = float(o.get("cand_dsc", math.nan)), float(o.get("cand_nsd", math.nan))
-        loaded = [load_case(p) for p in cases]
-        with Predictor(engine, backend=backend, threads=threads) as timed:
-            timed.segment_case(loaded[0].kind, loaded[0].imgs, loaded[0].boxes)  # warm-up: compile, allocate
-            samples: dict[str, list[float]] = {c.name: [] for c in loaded}
-            for _ in range(max(1, rounds)):
-                for case in loaded:
-                    start = time.perf_counter()
-                    timed.segment_case(case.kind, case.imgs, case.boxes)
-                    samples[case.name].append(time.perf_counter() - start)
-        ev.per_case_s = {name: statistics.median(v) for name, v in samples.items()}
+        ev.per_case_s = times
         ev.case_s = statistics.fmean(ev.per_case_s.values())
         if cold_start:
             cold = coldstart.measure(str(engine) if engine is not None else "builtin", str(cases[0]), threads, backend)

@@ -17,6 +17,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,20 +40,19 @@ class PassContext:
     threads: int | None = None
     log: Callable[[str], None] = print
 
+    @cached_property
     def root_hash(self) -> str:
-        """Hash of the inputs every artefact depends on."""
-        if not hasattr(self, "_root"):
-            ckpt = resolve_checkpoint(self.ckpt)
-            side = sidecar_path(ckpt)
-            parts = {"ckpt": sha256_file(ckpt), "sidecar": sha256_file(side) if side.is_file() else None,
-                     "calib": calibration_hash(self.calib), "umedsam": installed_versions(["umedsam"]).get("umedsam")}
-            self._root = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-        return self._root
+        """Hash of the inputs every artefact depends on (read once per run)."""
+        ckpt = resolve_checkpoint(self.ckpt)
+        side = sidecar_path(ckpt)
+        parts = {"ckpt": sha256_file(ckpt), "sidecar": sha256_file(side) if side.is_file() else None,
+                 "calib": calibration_hash(self.calib), "umedsam": installed_versions(["umedsam"]).get("umedsam")}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def artifact_dir(ctx: PassContext, candidate: Candidate, upto: int) -> Path:
     """The folder of the artefact after the first ``upto`` passes of ``candidate``."""
-    key = hashlib.sha256((ctx.root_hash() + candidate.chain_key(upto)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((ctx.root_hash + candidate.chain_key(upto)).encode()).hexdigest()[:16]
     return ctx.work / "artifacts" / key
 
 

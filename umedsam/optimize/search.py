@@ -28,6 +28,7 @@ from umedsam.errors import UmedsamError
 from umedsam.optimize.evaluate import Evaluation, evaluate_candidate
 from umedsam.optimize.passes import PassContext, build_candidate
 from umedsam.optimize.space import Candidate, candidate_space
+from umedsam.runtime.calibration import calibration_hash
 from umedsam.runtime.predictor import Predictor
 
 
@@ -112,11 +113,9 @@ def _delta(r: CandidateResult) -> float:
     return -math.inf if math.isnan(d) else d
 
 
-def _input_key(job: OptimizeJob, ctx: PassContext, candidate: Candidate) -> str:
-    from umedsam.runtime.calibration import calibration_hash
-
-    return json.dumps({"root": ctx.root_hash(), "chain": candidate.chain_key(), "backend": candidate.backend,
-                       "data": calibration_hash(job.data), "rounds": job.rounds, "threads": job.threads,
+def _input_key(job: OptimizeJob, ctx: PassContext, candidate: Candidate, data_hash: str) -> str:
+    return json.dumps({"root": ctx.root_hash, "chain": candidate.chain_key(), "backend": candidate.backend,
+                       "data": data_hash, "rounds": job.rounds, "threads": job.threads,
                        "cold_start": job.cold_start}, sort_keys=True)
 
 
@@ -143,6 +142,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
             raise UmedsamError(f"--only {', '.join(unknown)}: not a candidate (known: {', '.join(c.name for c in space)})")
         space = [c for c in space if c.name in job.only]
     fast_int8 = int8_pays()
+    data_hash = calibration_hash(job.data)  # the held-out cases' bytes, hashed once for every candidate's key
     rows: list[CandidateResult] = []
     with Predictor(job.ckpt, threads=job.threads) as reference:
         for cand in space:
@@ -152,7 +152,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
                 row.reason = "INT8 on a CPU without VNNI/AMX: reported, not chosen"
             rows.append(row)
             cache = job.out / "candidates" / f"{cand.name}.json"
-            key = _input_key(job, ctx, cand)
+            key = _input_key(job, ctx, cand, data_hash)
             if cache.is_file():
                 cached = json.loads(cache.read_text(encoding="utf-8"))
                 if cached.get("key") == key and cached["row"]["status"] == "evaluated":

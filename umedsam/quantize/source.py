@@ -13,15 +13,14 @@ from typing import Any, Callable
 from umedsam.errors import UmedsamError
 from umedsam.quantize.options import STAGES
 from umedsam.runtime.bundle import open_bundle
-from umedsam.runtime.formats import BUILTIN, format_for_method
+from umedsam.runtime.formats import BUILTIN, format_by_name, format_for_method, resolve_format
 
 
 def default_method(engine: str | Path | None) -> str:
-    """The method that fits the engine: the first INT8 method of its format's row (``ort`` for a checkpoint)."""
-    from umedsam.runtime.formats import resolve_format
-
+    """The method that fits the engine: the first INT8 method of its format's row; a checkpoint is exported to
+    ONNX first, so it takes the ONNX row's."""
     fmt = resolve_format(engine)
-    return fmt.quantize_methods[0] if fmt.quantize_methods else format_for_method("ort").quantize_methods[0]
+    return (fmt if fmt.quantize_methods else format_by_name("onnx")).quantize_methods[0]
 
 
 def source_bundle(engine: str | Path | None, method: str, work: Path, threads: int | None,
