@@ -53,6 +53,7 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
     lowrank_md, lowrank_bundle = compress_lowrank(root, threads, log)
     native_md, native_ok = native_parity(root, data, threads, log)
     bench_md = bench_engines(root, data, threads, log, int8_bundle, lowrank_bundle, native_ok)
+    optimize_md = optimize_short(root, threads, log)
     scores = evaluate_folder(segs, data / "gts")
     write_text_atomic(root / "metrics.csv", to_csv(scores))
     times = {r.name: r.seconds for r in results}
@@ -81,10 +82,12 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         native_md,
         "## Benchmark: PyTorch vs OpenVINO FP32 (Python and native), INT8 and low-rank, side by side (`umedsam-bench`)",
         bench_md,
+        "## Automatic search: a short `umedsam-optimize` run (three cheap candidates)",
+        optimize_md,
         "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
         "`bundles/openvino-int8/`, `int8.json`, `lowrank.pth` (+ `lowrank.factorized.json`), "
         "`bundles/openvino-lowrank/`, `compress.json`, "
-        "`parity.json`, `native_parity.json`, `bench.json`, `bench.png`.",
+        "`parity.json`, `native_parity.json`, `bench.json`, `bench.png`, `optimize/` (optimize.md/.json/.png, best/).",
     ]) + "\n"
     path = root / "report.md"
     write_text_atomic(path, report)
@@ -202,6 +205,33 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
             + _demote(to_markdown(report)) + f"\n\nOpenVINO export of the compressed checkpoint: **{manifest['status']}** "
             f"(strict FP32 parity with `lowrank.pth`).")
     return text, bundle
+
+
+SHORT_SEARCH = ("fp32-openvino", "fp16-openvino", "int8w-openvino")
+
+
+def optimize_short(root: Path, threads: int | None, log: Callable[[str], None]) -> str:
+    """``umedsam-optimize`` on three cheap candidates (FP32, FP16 weights and INT8 weights on OpenVINO),
+    tuned on the INT8 step's calibration folder and gated on the compression step's held-out 2D cases:
+    the search, the gate and the choice of ``best/`` in about three minutes. The long candidates (INT8
+    static and QAT, low rank) are what ``umedsam-optimize`` itself adds (docs/COMPRESSION.md)."""
+    from umedsam.bench.environment import environment
+    from umedsam.optimize.report import to_markdown, write_reports
+    from umedsam.optimize.search import OptimizeJob, run_optimize
+
+    out = root / "optimize"
+    t = time.perf_counter()
+    try:
+        job = OptimizeJob(None, root / "int8_calib", root / "compress_eval", out, minutes=10, recovery_minutes=0,
+                          ratios=(), static_int8=False, threads=threads, rounds=1, only=SHORT_SEARCH)
+        result = run_optimize(job, log=lambda s: log(f"optimize: {s}"))
+        env = environment(threads)
+        write_reports(result, out, env)
+    except Exception as exc:  # the rest of the demo still reports
+        log(f"optimize: skipped ({type(exc).__name__}: {exc})")
+        return f"Search step failed: {exc}"
+    log(f"optimize: best {result.best} in {time.perf_counter() - t:.1f}s")
+    return _demote(to_markdown(result, env))
 
 
 def _demote(markdown: str) -> str:

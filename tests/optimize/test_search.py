@@ -25,6 +25,12 @@ def test_space_follows_the_backend():
     assert "fp32-native" in {c.name for c in candidate_space("native")}
     with pytest.raises(ValueError, match="--backend tensorrt"):
         candidate_space("tensorrt")
+    # QAT candidates only with a training budget, only where OpenVINO IR is the format
+    assert not any("qat" in n for n in ov)
+    qat = {c.name: c for c in candidate_space("native", qat_minutes=5)}
+    assert [p.kind for p in qat["int8qat-native"].passes] == ["qat"] and qat["int8qat-native"].int8
+    assert [p.kind for p in qat["lowrank0.9+int8qat-native"].passes] == ["lowrank", "qat"]
+    assert not any("qat" in n for n in (c.name for c in candidate_space("onnxruntime", qat_minutes=5)))
 
 
 def _row(name: str, t: float, d: float, passed: bool = True) -> CandidateResult:
@@ -82,3 +88,21 @@ def test_calib_and_data_must_differ(small_2d, tmp_path):
 
     with pytest.raises(UmedsamError, match="kept apart"):
         run_optimize(OptimizeJob(None, small_2d, small_2d, tmp_path / "o"), log=lambda m: None)
+
+
+@pytest.mark.slow
+def test_optimize_builds_on_a_local_ray_cluster(small_2d, calib_dir, tmp_path):
+    """--cluster local: two candidates sharing their FP32 export are built at once by two Ray workers (the
+    shared pass once, under its lock), then gated and timed here."""
+    pytest.importorskip("ray")
+    only = ("fp32-openvino", "int8w-openvino")
+    job = OptimizeJob(None, calib_dir, small_2d, tmp_path / "opt", minutes=30, recovery_minutes=0, ratios=(),
+                      static_int8=False, threads=1, rounds=1, cold_start=False, only=only, cluster="local")
+    logs: list[str] = []
+    result = run_optimize(job, log=logs.append)
+    assert sum("built on the cluster" in m for m in logs) == 2
+    rows = {r.name: r for r in result.candidates}
+    assert all(r.status == "evaluated" for r in rows.values()), {n: r.reason for n, r in rows.items()}
+    exports = [rec for r in rows.values() for rec in r.records if rec["pass"].startswith("export")]
+    assert len(exports) == 2 and sorted(rec["reused"] for rec in exports) == [False, True]
+    assert rows["fp32-openvino"].evaluation.passed

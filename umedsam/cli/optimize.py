@@ -1,7 +1,7 @@
 """``umedsam-optimize``: find the fastest engine that passes the parity gate on this CPU.
 
-Candidates (FP32 on each backend, FP16 weights, INT8 weight-only, INT8 static accuracy-aware, low rank at
-each --ratio with a distillation recovery, low rank + INT8) are built, gated against the FP32 model on
+Candidates (FP32 on each backend, FP16 weights, INT8 weight-only, INT8 static accuracy-aware, INT8 QAT with
+distillation, low rank at each --ratio with a distillation recovery, low rank + INT8 static and QAT) are built, gated against the FP32 model on
 the held-out --data cases with the gate's fixed tolerances, and timed per case here (warm, and cold
 start in a fresh process). Writes OUT/optimize.md, .json and .png, keeps every candidate under
 OUT/artifacts, and copies the fastest passing one to OUT/best. Re-runs reuse finished work.
@@ -36,6 +36,9 @@ def optimize(
     rounds: int = typer.Option(2, "--rounds", help="Warm timing rounds over the held-out cases."),
     cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="Time a fresh process per candidate."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads of every engine (default: all cores)."),
+    qat_minutes: float = typer.Option(25.0, "--qat-minutes", help="Training budget of each INT8 QAT candidate (0: no QAT candidates)."),
+    corpus_size: int = typer.Option(256, "--corpus-size", help="Distillation corpus of the QAT and low-rank candidates (held-out cases kept out)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="'local' or a Ray address: build candidates in parallel there (gate and timing stay here)."),
 ) -> None:
     """Search, gate, time; print the table and the winner."""
     from umedsam.assets import is_builtin
@@ -46,7 +49,7 @@ def optimize(
 
     job = OptimizeJob(None if is_builtin(ckpt) else ckpt, calib, data, out, backend, minutes, recovery_minutes,
                       tuple(ratio) if ratio else DEFAULT_RATIOS, static_int8, native, threads, rounds, cold_start,
-                      tuple(only or ()))
+                      tuple(only or ()), qat_minutes=qat_minutes, corpus_size=corpus_size, cluster=cluster)
     exit_on_sigterm()
     try:
         result = run_optimize(job, log=lambda m: typer.echo(f"· {m}", err=True), on_candidate=_announce)

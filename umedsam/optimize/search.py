@@ -59,6 +59,9 @@ class OptimizeJob:
     rounds: int = 2
     cold_start: bool = True
     only: tuple[str, ...] = ()        # restrict to these candidate names (tests, re-runs)
+    qat_minutes: float = 0.0          # > 0: INT8 QAT candidates (OpenVINO) with this training budget each
+    cluster: str | None = None        # "local" or a Ray address: build the candidates in parallel there
+    corpus_size: int = 256            # distillation corpus of the QAT candidates
 
 
 @dataclass
@@ -134,8 +137,10 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
     if Path(job.calib).resolve() == Path(job.data).resolve():
         raise UmedsamError("--calib and --data are the same folder: tuning and held-out cases must be kept apart")
     job.out.mkdir(parents=True, exist_ok=True)
-    ctx = PassContext(job.ckpt, Path(job.calib), job.out, job.threads, log)
-    space = candidate_space(job.backend, job.ratios, job.recovery_minutes, job.static_int8, job.native)
+    ctx = PassContext(job.ckpt, Path(job.calib), job.out, job.threads, log, held_out=Path(job.data),
+                      corpus_size=job.corpus_size)
+    space = candidate_space(job.backend, job.ratios, job.recovery_minutes, job.static_int8, job.native,
+                            job.qat_minutes, job.corpus_size)
     if job.only:
         unknown = sorted(set(job.only) - {c.name for c in space})
         if unknown:
@@ -144,6 +149,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
     fast_int8 = int8_pays()
     data_hash = calibration_hash(job.data)  # the held-out cases' bytes, hashed once for every candidate's key
     rows: list[CandidateResult] = []
+    prebuilt = build_on_cluster(job, ctx, space, data_hash, log) if job.cluster else {}
     with Predictor(job.ckpt, threads=job.threads) as reference:
         for cand in space:
             row = CandidateResult(cand.name, cand.family, cand.backend, [p.describe() for p in cand.passes],
@@ -162,14 +168,17 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
                     _report(row, on_candidate, len(rows), len(space))
                     continue
             spent = (time.perf_counter() - start) / 60
-            if spent + cand.expected_minutes > job.minutes:
+            built = prebuilt.get(cand.name)
+            if built is None and spent + cand.expected_minutes > job.minutes:
                 row.status = "skipped"
                 row.reason = (f"budget: {spent:.1f} of {job.minutes:g} min spent, this candidate needs about "
                               f"{cand.expected_minutes:g} more")
                 _report(row, on_candidate, len(rows), len(space))
                 continue
             try:
-                engine, row.records = build_candidate(cand, ctx)
+                if isinstance(built, BaseException):
+                    raise built
+                engine, row.records = built if built is not None else build_candidate(cand, ctx)
                 row.engine = str(engine)
                 log(f"{cand.name}: gate and timing on {len(cases)} held-out cases")
                 row.evaluation = evaluate_candidate(engine, cand.backend, reference, cases, gts, job.threads,
@@ -192,6 +201,53 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
     if best is not None:
         copy_best(best, rows, job.out / "best")
     return result
+
+
+def _build_remote(candidate: Candidate, ctx: PassContext) -> tuple[Path, list[dict[str, Any]]]:
+    return build_candidate(candidate, ctx)
+
+
+def build_on_cluster(job: OptimizeJob, ctx: PassContext, space: list[Candidate], data_hash: str,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    """Build every candidate without a cached result as a Ray task (``--threads`` CPUs each), in parallel.
+
+    Only the building runs there (exports, quantizer searches, recoveries, QAT: the minutes); the gate and
+    the timing stay in this process, one candidate after another, so every candidate is timed on the
+    same machine under the same load. The nodes must see ``OUT`` (a local cluster does; a remote one
+    needs it on a shared file system). Shared passes are built once: a lock per artefact folder.
+    Returns name -> (engine, records), or the exception its build raised.
+    """
+    from dataclasses import replace
+
+    from umedsam.cluster.runner import ClusterOptions, connect
+
+    info = connect(ClusterOptions(address=job.cluster, threads=job.threads or 1))
+    import ray   # present: connect() has checked
+    log(f"cluster {info['address']}: {info['workers']} builders x {info['threads_per_worker']} threads")
+    remote = ray.remote(num_cpus=info["threads_per_worker"], max_retries=0)(_build_remote)
+    todo = []
+    for cand in space:
+        cache = job.out / "candidates" / f"{cand.name}.json"
+        if cache.is_file():
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if cached.get("key") == _input_key(job, ctx, cand, data_hash) and cached["row"]["status"] == "evaluated":
+                continue
+        todo.append(cand)
+    remote_ctx = replace(ctx, log=print)   # the driver's logger may not travel; workers print to their logs
+    refs = {c.name: remote.remote(c, remote_ctx) for c in todo}
+    out: dict[str, Any] = {}
+    try:
+        for name, ref in refs.items():
+            try:
+                out[name] = ray.get(ref)
+                log(f"{name}: built on the cluster")
+            except Exception as exc:   # the build's own error, re-raised when the candidate is evaluated
+                cause = getattr(exc, "cause", None)
+                out[name] = cause if isinstance(cause, UmedsamError) else UmedsamError(f"cluster build: {exc}")
+    finally:
+        if info.get("started_here"):
+            ray.shutdown()
+    return out
 
 
 def _report(row: CandidateResult, on_candidate: Callable[[CandidateResult, int, int], None] | None,

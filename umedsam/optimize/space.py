@@ -1,7 +1,7 @@
 """The search space of ``umedsam-optimize``: candidates as chains of passes, in the manner of Olive.
 
 A **pass** turns an engine into another one (export to a format and precision, INT8 quantization,
-low-rank factorization with recovery). A **candidate** is a named chain of passes from the FP32
+low-rank factorization with recovery, quantization-aware training with distillation). A **candidate** is a named chain of passes from the FP32
 checkpoint plus the backend it is timed on. Passes are plain data with a stable key, so a pass that
 two candidates share (the FP32 OpenVINO export under both INT8 variants) runs once, and a re-run
 with the same inputs reuses it (:mod:`umedsam.optimize.passes`).
@@ -63,7 +63,8 @@ class Candidate:
 
 
 def candidate_space(backend: str = "openvino", ratios: tuple[float, ...] = DEFAULT_RATIOS,
-                    recovery_minutes: float = 10.0, static_int8: bool = True, native: bool = False) -> list[Candidate]:
+                    recovery_minutes: float = 10.0, static_int8: bool = True, native: bool = False,
+                    qat_minutes: float = 0.0, corpus_size: int = 256) -> list[Candidate]:
     """Every candidate for ``backend``, cheapest first (the order the search spends its budget in)."""
     if backend not in BACKENDS:
         raise ValueError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
@@ -96,4 +97,14 @@ def candidate_space(backend: str = "openvino", ratios: tuple[float, ...] = DEFAU
                 (make_pass("lowrank", flops_ratio=float(r), minutes=float(recovery_minutes)),
                  make_pass("export", target=fmt, precision="fp32"), make_pass("quantize", method=method, preset="encoder")),
                 derived_backend, "lowrank+int8", int8=True, expected_minutes=recovery_minutes + 10))
+    if qat_minutes > 0 and fmt == "openvino":   # QAT exports OpenVINO IR (NNCF's PyTorch QAT -> convert_model)
+        qat = make_pass("qat", minutes=float(qat_minutes), corpus=int(corpus_size))
+        out.append(Candidate(f"int8qat-{derived_backend}", (qat,), derived_backend, "int8", int8=True,
+                             expected_minutes=qat_minutes + 8))
+        if ratios:
+            r = max(ratios)
+            out.append(Candidate(f"lowrank{r:g}+int8qat-{derived_backend}",
+                                 (make_pass("lowrank", flops_ratio=float(r), minutes=float(recovery_minutes)), qat),
+                                 derived_backend, "lowrank+int8", int8=True,
+                                 expected_minutes=recovery_minutes + qat_minutes + 11))
     return sorted(out, key=lambda c: c.expected_minutes)
