@@ -18,6 +18,7 @@ This module sits at the bottom of the layer order (docs/ARCHITECTURE.md): it imp
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -85,9 +86,27 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json(path: str | Path, obj: Any, indent: int = 1) -> None:
-    """Write ``obj`` as JSON atomically; numpy scalars, paths and other objects become strings or floats."""
-    write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+def write_json(path: str | Path, obj: Any, indent: int = 1, strict: bool = False) -> None:
+    """Write ``obj`` as JSON atomically; numpy scalars, paths and other objects become strings or floats.
+
+    ``strict``: NaN and infinities become ``null``. Python writes them as bare ``NaN``, which is not JSON:
+    files that other programs read (bundle manifests: the native runtime's JSON parser refuses them)
+    are written strict; Python-only caches keep their NaN floats.
+    """
+    if strict:
+        obj = finite_json(json.loads(json.dumps(obj, default=_json_default)))
+    write_text_atomic(path, json.dumps(obj, indent=indent, default=_json_default, allow_nan=not strict) + "\n")
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def _json_default(value: Any) -> Any:

@@ -106,3 +106,34 @@ def test_optimize_builds_on_a_local_ray_cluster(small_2d, calib_dir, tmp_path):
     exports = [rec for r in rows.values() for rec in r.records if rec["pass"].startswith("export")]
     assert len(exports) == 2 and sorted(rec["reused"] for rec in exports) == [False, True]
     assert rows["fp32-openvino"].evaluation.passed
+
+
+def test_best_copy_runs_where_only_the_tuning_check_failed(ov_bundle, tmp_path):
+    """A bundle whose own check failed on the tuning cases but that passed the held-out gate is copied to
+    best/ as passed (predict runs it without --allow-failed), with its own verdict kept on record."""
+    import shutil
+
+    from umedsam.common import write_json
+    from umedsam.optimize.search import copy_best
+    from umedsam.runtime.bundle import read_manifest
+
+    engine = tmp_path / "cand"
+    shutil.copytree(ov_bundle, engine)
+    manifest = read_manifest(engine)
+    manifest.update(status="failed", parity={"failures": ["2DBox_Corpus_0018.npz: label 1: mask agreement 0.49 < 0.5"],
+                                             "cases": {"a.npz": {"ref_dsc": float("nan")}}})
+    write_json(engine / "manifest.json", manifest, indent=2)
+    row = CandidateResult("int8w-openvino", "int8", "openvino", [], engine=str(engine), status="evaluated",
+                          evaluation=Evaluation(passed=True, case_s=1.0, dsc_delta=0.001))
+    copy_best(row, [row], tmp_path / "best")
+    # strict JSON (the native runtime's parser refuses a bare NaN): non-finite numbers are null
+    text = (tmp_path / "best" / "manifest.json").read_text(encoding="utf-8")
+    best = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert best["parity"]["cases"]["a.npz"]["ref_dsc"] is None
+    assert best["status"] == "passed" and "held-out" in best["status_reason"]
+    assert best["optimize"]["own_status"]["status"] == "failed"
+    assert "0018" in best["optimize"]["own_status"]["failures"][0]
+    from umedsam.runtime.predictor import Predictor
+
+    with Predictor(tmp_path / "best", threads=1):
+        pass

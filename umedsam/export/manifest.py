@@ -44,7 +44,7 @@ def build_manifest(folder: Path, fmt: str, precision: str, graphs: dict[str, str
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     path = Path(folder) / "manifest.json"
-    write_json(path, manifest, indent=2)
+    write_json(path, manifest, indent=2, strict=True)   # the native runtime parses it: no bare NaN
     return path
 
 

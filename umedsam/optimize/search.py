@@ -274,6 +274,7 @@ def _speedups(rows: list[CandidateResult]) -> None:
 
 def copy_best(best: CandidateResult, rows: list[CandidateResult], out: Path) -> None:
     """Copy the winner to ``out`` atomically, with a manifest entry saying why it won."""
+    from umedsam.export.manifest import write_manifest
     from umedsam.runtime.bundle import read_manifest
 
     engine = Path(best.engine)
@@ -296,8 +297,15 @@ def copy_best(best: CandidateResult, rows: list[CandidateResult], out: Path) -> 
                          + (f" (also passing: {', '.join(others)})" if others else "")}
         if (tmp / "manifest.json").is_file():
             manifest = read_manifest(tmp)
+            if manifest.get("status") != "passed":
+                # a pass's own check (e.g. the quantizer's gate on the tuning cases) is kept on record, but
+                # the verdict that chose this engine is the held-out gate above: predict may run it
+                why["own_status"] = {"status": manifest.get("status"),
+                                     "failures": ((manifest.get("parity") or {}).get("failures") or [])[:20]}
+                manifest["status"] = "passed"
+                manifest["status_reason"] = "passed umedsam-optimize's gate on the held-out cases (see 'optimize')"
             manifest["optimize"] = why
-            write_json(tmp / "manifest.json", manifest, indent=2)
+            write_manifest(tmp, manifest)
         else:
             write_json(tmp / "optimize.json", why, indent=2)
         commit_dir(tmp, out)
