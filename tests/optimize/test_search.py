@@ -118,7 +118,7 @@ def test_best_copy_runs_where_only_the_tuning_check_failed(ov_bundle, tmp_path):
     from umedsam.runtime.bundle import read_manifest
 
     engine = tmp_path / "cand"
-    shutil.copytree(ov_bundle, engine)
+    shutil.copytree(ov_bundle[0], engine)
     manifest = read_manifest(engine)
     manifest.update(status="failed", parity={"failures": ["2DBox_Corpus_0018.npz: label 1: mask agreement 0.49 < 0.5"],
                                              "cases": {"a.npz": {"ref_dsc": float("nan")}}})
