@@ -141,10 +141,12 @@ def save_state(path: Path, qmodel: torch.nn.Module, opt: torch.optim.Optimizer, 
 
 
 def load_state(path: Path, encoder: torch.nn.Module, device: torch.device) -> tuple[torch.nn.Module, dict, QatState]:
+    import copy
+
     import nncf
 
     ck = torch.load(path, map_location=device, weights_only=False)
-    qmodel = nncf.torch.load_from_config(encoder, ck["nncf_config"], torch.zeros(1, 3, 256, 256, device=device))
+    qmodel = nncf.torch.load_from_config(copy.deepcopy(encoder), ck["nncf_config"])
     qmodel.load_state_dict(ck["model"])
     return qmodel, ck["optimizer"], QatState(**ck["state"])
 
