@@ -31,7 +31,7 @@ def test_qat_tiny_budget_resume_and_gate(small_2d, tmp_path):
     assert lat["int8"]["encoder"] > 0 and lat["fp32"]["encoder"] > 0
     assert (tmp_path / "qat" / "qat_report.md").read_text(encoding="utf-8").startswith("# QAT INT8 encoder")
     # resume: a longer budget continues from the checkpoint (steps carry on, the PTQ start is not redone)
-    more = QatOptions(**{**opts.__dict__, "minutes": 0.15, "resume": True})
+    more = QatOptions(**{**opts.__dict__, "minutes": report.state.elapsed / 60 + 0.2, "resume": True})
     again = run_qat(QatJob(None, small_2d, tmp_path / "qat2", tmp_path / "work", more, gate=False), log=logs.append)
     assert any("resumed at step" in m for m in logs) and again.state.step > report.state.step
     assert again.state.curve[0] == report.state.curve[0]
