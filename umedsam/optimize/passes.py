@@ -58,7 +58,6 @@ class PassContext:
                  "calib": calibration_hash(self.calib), "umedsam": installed_versions(["umedsam"]).get("umedsam")}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
-
     @cached_property
     def held_out_hash(self) -> str:
         """Hash of the held-out cases (a QAT corpus depends on what it had to leave out)."""
@@ -111,17 +110,22 @@ def distillation_cases(ctx: PassContext) -> Path:
         return ctx.calib
     from umedsam.data.corpus import find_exclusion, read_held_out
     from umedsam.model import load_checkpoint
-    from umedsam.train.distill_corpus import build_teacher_corpus, write_cases
+    from umedsam.train.distill_corpus import build_teacher_corpus, corpus_key, write_cases
 
     ckpt = resolve_checkpoint(ctx.ckpt)
-    corpus = build_teacher_corpus(load_checkpoint(ckpt), sha256_file(ckpt), ctx.work / "corpus", ctx.corpus_size,
-                                  find_exclusion(read_held_out(ctx.held_out)), threads=ctx.threads,
-                                  log=lambda m: ctx.log(f"  {m}"))
+    sha, exclusion = sha256_file(ckpt), find_exclusion(read_held_out(ctx.held_out))
+    # every low-rank candidate of a search asks for the same cases: once written, they are returned
+    # without reading the corpus shards (hundreds of MB) again
+    n = min(RECOVERY_IMAGES, ctx.corpus_size)
+    seed, boxes = 0, 4   # the corpus the QAT pass builds (QatOptions' seed, the default boxes)
+    written = ctx.work / "corpus-cases" / f"{corpus_key(sha, ctx.corpus_size, seed, boxes, exclusion)}-{n}"
+    if (written / "done.json").is_file():
+        return written
+    corpus = build_teacher_corpus(load_checkpoint(ckpt), sha, ctx.work / "corpus", ctx.corpus_size, exclusion,
+                                  seed=seed, boxes=boxes, threads=ctx.threads, log=lambda m: ctx.log(f"  {m}"))
     # the recovery caches the teacher's stage outputs of every image in eager PyTorch (~2 s each on 2 cores),
     # so it gets the first RECOVERY_IMAGES of the corpus, not all of it
-    n = min(RECOVERY_IMAGES, len(corpus))
-    subset = corpus.split(len(corpus) - n)[0]
-    return write_cases(subset, ctx.work / "corpus-cases" / f"{corpus.meta['key']}-{n}")
+    return write_cases(corpus.split(len(corpus) - n)[0], written)
 
 
 def run_pass(p: Pass, engine: Path | None, folder: Path, ctx: PassContext) -> tuple[Path, dict[str, Any]]:
