@@ -82,7 +82,7 @@ def run_demo(out: str | Path, threads: int | None = None, log: Callable[[str], N
         native_md,
         "## Benchmark: PyTorch vs OpenVINO FP32 (Python and native), INT8 and low-rank, side by side (`umedsam-bench`)",
         bench_md,
-        "## Automatic search: a short `umedsam-optimize` run (three cheap candidates)",
+        "## Automatic search: a short `umedsam-optimize` run (four cheap candidates)",
         optimize_md,
         "Outputs: `segs/` (challenge format), `metrics.csv`, `overlays/` (PNG), `bundles/openvino-fp32/`, "
         "`bundles/openvino-int8/`, `int8.json`, `lowrank.pth` (+ `lowrank.factorized.json`), "
@@ -207,11 +207,11 @@ def compress_lowrank(root: Path, threads: int | None, log: Callable[[str], None]
     return text, bundle
 
 
-SHORT_SEARCH = ("fp32-openvino", "fp16-openvino", "int8w-openvino")
+SHORT_SEARCH = ("fp32-openvino", "fp16-openvino", "bf16-openvino", "int8w-openvino")
 
 
 def optimize_short(root: Path, threads: int | None, log: Callable[[str], None]) -> str:
-    """``umedsam-optimize`` on three cheap candidates (FP32, FP16 weights and INT8 weights on OpenVINO),
+    """``umedsam-optimize`` on four cheap candidates (FP32, FP16 weights, bf16 and INT8 weights on OpenVINO),
     tuned on the INT8 step's calibration folder and gated on the compression step's held-out 2D cases:
     the search, the gate and the choice of ``best/`` in about three minutes. The long candidates (INT8
     static and QAT, low rank) are what ``umedsam-optimize`` itself adds (docs/COMPRESSION.md)."""

@@ -161,6 +161,7 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
     ov_status_e st = ov_core_create(&core_);
     timeline::record("openvino core", t_core, timeline::now());
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a core (" + ov_error(st) + ")");
+    hint_ = wanted_precision();
     try {
         // The two imports overlap: most of an import is the CPU plugin building its graph (kernels,
         // packed weights) on one thread, so the 1-box decoder comes in on a second thread while the
@@ -204,6 +205,17 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
 
 Engine::~Engine() { release(); }
 
+std::string Engine::wanted_precision() const {
+    // as Bundle.inference_precision + OpenVINOBackend._cpu_precision do in Python
+    if (bundle_.precision != "bf16" || options_.device.rfind("CPU", 0) != 0) return "f32";
+    char* caps = nullptr;
+    if (ov_core_get_property(core_, options_.device.c_str(), "OPTIMIZATION_CAPABILITIES", &caps) != OK || !caps)
+        return "f32";
+    const bool has = std::string(caps).find("BF16") != std::string::npos;
+    ov_free(caps);
+    return has ? "bf16" : "f32";
+}
+
 void Engine::release() {
     for (Stage* s : {&encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
         if (s->request) ov_infer_request_free(s->request);
@@ -237,7 +249,7 @@ void Engine::compile(Stage& stage, const std::string& graph, bool one_box, const
     const std::string threads = std::to_string(options_.threads);
     std::vector<const char*> kv = {ov_property_key_hint_performance_mode, "LATENCY"};
     if (options_.device.rfind("CPU", 0) == 0) {
-        kv.insert(kv.end(), {ov_property_key_hint_inference_precision, "f32"});
+        kv.insert(kv.end(), {ov_property_key_hint_inference_precision, hint_.c_str()});
         if (options_.threads > 0) kv.insert(kv.end(), {ov_property_key_inference_num_threads, threads.c_str()});
     }
     if (!options_.cache_dir.empty()) kv.insert(kv.end(), {ov_property_key_cache_dir, options_.cache_dir.c_str()});

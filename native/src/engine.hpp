@@ -1,7 +1,8 @@
 // The two graphs of a bundle on OpenVINO's C API: the encoder (dynamic batch) and the decoder,
 // compiled for one box (the common call) and, on the first multi-box call, for a dynamic box count.
-// Compilation settings equal the Python OpenVINO backend's (LATENCY hint, f32 inference precision,
-// the same thread count, blobs cached in the same folder), so outputs are bit-identical to it.
+// Compilation settings equal the Python OpenVINO backend's (LATENCY hint, f32 inference precision --
+// bf16 for a "bf16" bundle on a CPU that has it --, the same thread count, blobs cached in the same
+// folder), so outputs are bit-identical to it.
 // Inputs are copied into the requests' own tensors (OpenVINO may write into its inputs, and the
 // caller's embedding is cached across slices and boxes).
 #pragma once
@@ -57,6 +58,7 @@ private:
     void compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread = 0);
     void run(Stage& stage, const std::string& what);
     void release();
+    std::string wanted_precision() const;  // "bf16" for a bf16 bundle on a CPU with BF16, else "f32"
     void image_parts(const float* embedding);  // decoder_image for this embedding unless it is the last one
 
     BundleInfo bundle_;
@@ -67,6 +69,7 @@ private:
     std::vector<std::vector<float>> parts_;
     int threads_ = 0;
     std::string precision_;
+    std::string hint_ = "f32";  // what compile() asks the CPU plugin for (wanted_precision())
 };
 
 }  // namespace umedsam

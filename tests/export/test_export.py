@@ -157,3 +157,31 @@ def test_openvino_from_an_onnx_bundle(onnx_bundle, small_2d, tmp_path):
     assert manifest["from_onnx"]["files"] == src["files"]
     with pytest.raises(UmedsamError, match="--from-onnx"):
         export_bundle(None, tmp_path / "x", ExportOptions(target="onnx", from_onnx=folder))
+
+
+def test_bf16_bundle_computes_in_bf16_where_the_cpu_can(request, onnx_bundle, small_2d, tmp_path):
+    """--precision bf16: FP16 weights, bf16 compute on CPUs with BF16, f32 (the fp16 class) elsewhere;
+    the native runtime asks for the same precision, so its masks equal the Python backend's."""
+    import openvino as ov
+
+    from umedsam.export import ExportOptions, export_bundle
+    from umedsam.metrics.parity import precision_class, run_parity
+    from umedsam.runtime.predictor import Predictor
+
+    folder, _ = onnx_bundle
+    out = tmp_path / "bf16"
+    manifest = export_bundle(None, out, ExportOptions(target="openvino", precision="bf16", from_onnx=folder,
+                                                      check_data=small_2d, threads=2))
+    assert manifest["precision"] == "bf16" and manifest["status"] == "passed"
+    assert manifest["export"]["stages"]["encoder"]["openvino"]["weights"] == "f16"
+    assert manifest["parity"]["thresholds"]["encoder_atol_rtol"] == [None, None]  # reported, not gated
+    has_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    with Predictor(out, backend="openvino", threads=2) as py:
+        info = py.backend.info()
+        assert info["inference_precision"] == ("bf16" if has_bf16 else "f32")
+        assert precision_class(info) == ("bf16" if has_bf16 else "fp16")
+        request.getfixturevalue("native_build")  # skips (or fails under UMEDSAM_REQUIRE_NATIVE=1) without it
+        with Predictor(out, backend="native", threads=2) as nat:
+            assert nat.backend.info()["inference_precision"] == info["inference_precision"]
+            report = run_parity(py, nat, sorted((small_2d / "imgs").glob("*.npz")), None)
+        assert report.overall["min_agreement"] == 1.0 and report.overall["pixels_differ"] == 0

@@ -30,6 +30,10 @@ def test_tensor_stats_abs_or_rel():
 def test_precision_classes_and_defaults():
     assert precision_class({"precision": "fp32"}) == "fp32"
     assert precision_class({"precision": "fp16"}) == "fp16"
+    # bf16 only where the CPU computed in bf16; a bf16 bundle run in f32 is an fp16-weights engine
+    assert precision_class({"precision": "bf16", "inference_precision": "bf16"}) == "bf16"
+    assert precision_class({"precision": "bf16", "inference_precision": "f32"}) == "fp16"
+    assert Tolerances.for_precision("bf16") == Tolerances.for_precision("int8")
     assert precision_class({"precision": "fp32", "quantization": {"method": "nncf"}}) == "int8"
     assert precision_class({"precision": "fp32", "compression": {"method": "svd"}}) == "lowrank"
     assert Tolerances.for_precision("fp32").symmetric

@@ -21,7 +21,9 @@ def test_space_follows_the_backend():
     assert {"fp32-openvino", "fp32-onnxruntime", "fp16-openvino", "int8w-openvino", "int8-openvino",
             "lowrank0.9-openvino", "lowrank0.8-openvino", "lowrank0.7-openvino", "lowrank0.9+int8-openvino"} <= ov
     ort = {c.name for c in candidate_space("onnxruntime", static_int8=False)}
-    assert "int8w-onnxruntime" in ort and not any("fp16" in n for n in ort)
+    assert "int8w-onnxruntime" in ort and not any("fp16" in n or "bf16" in n for n in ort)
+    bf16 = {c.name: c for c in candidate_space("native")}["bf16-native"]
+    assert bf16.bf16 and not bf16.int8 and bf16.passes[0].settings["precision"] == "bf16"
     assert "fp32-native" in {c.name for c in candidate_space("native")}
     with pytest.raises(ValueError, match="--backend tensorrt"):
         candidate_space("tensorrt")

@@ -19,7 +19,7 @@ def export(
     ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="Checkpoint .pth, or 'builtin' (the default): the built-in LiteMedSAM weights."),
     target: str = typer.Option("onnx", "--target", help="onnx | openvino | trt"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Bundle folder (default: bundles/<ckpt>-<target>-<precision>)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 (all targets), fp16 (openvino, trt), int8 (trt)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (all targets), fp16 (openvino, trt), bf16 (openvino: FP16 weights, bfloat16 compute on CPUs with AMX/AVX-512 BF16), int8 (trt)."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset (>= 17: LayerNorm as one node)."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graphs with onnxslim."),
     merged: bool = typer.Option(False, "--merged", help="Also write model.onnx with both stages in one graph."),

@@ -36,10 +36,11 @@ from umedsam.runtime.predictor import Predictor
 
 
 def precision_class(info: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
-    """fp32 / fp16 / int8 / lowrank from a backend's ``info()`` (int8 and lowrank win over fp32).
+    """fp32 / fp16 / bf16 / int8 / lowrank from a backend's ``info()`` (int8 and lowrank win over fp32).
 
     A factorized candidate is ``lowrank`` against anything but the same factorized checkpoint (its
-    own export is judged as strictly as any FP32 export).
+    own export is judged as strictly as any FP32 export). A bf16 bundle is ``bf16`` only where the CPU
+    did compute in bf16; elsewhere it ran in f32 from FP16 weights, which is the fp16 class.
     """
     precision = str(info.get("precision", "fp32")).lower()
     if info.get("quantization") or "int8" in precision:
@@ -50,6 +51,8 @@ def precision_class(info: dict[str, Any], reference: dict[str, Any] | None = Non
         same = comp.get("checkpoint_sha256") and comp.get("checkpoint_sha256") == ref.get("checkpoint_sha256")
         if not same:
             return "lowrank"
+    if precision == "bf16" and str(info.get("inference_precision", "")).lower() == "bf16":
+        return "bf16"
     return "fp16" if "16" in precision else "fp32"
 
 

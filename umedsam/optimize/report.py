@@ -37,7 +37,9 @@ def to_markdown(result: OptimizeResult, environment: dict[str, Any] | None = Non
         cpu = environment.get("cpu", {})
         out.append(f"CPU: {cpu.get('model')} ({cpu.get('usable_cores')} usable cores; flags "
                    f"{', '.join(cpu.get('flags', [])) or 'none'}); INT8 pays here: "
-                   f"{'yes (VNNI/AMX)' if s.get('int8_pays_here') else 'no (no VNNI/AMX): INT8 candidates are not chosen'}.")
+                   f"{'yes (VNNI/AMX)' if s.get('int8_pays_here') else 'no (no VNNI/AMX): INT8 candidates are not chosen'}; "
+                   f"bf16 computes here: "
+                   f"{'yes (AMX/AVX-512 BF16)' if s.get('bf16_pays_here') else 'no: bf16 candidates run in f32 and are not chosen'}.")
     out.append(f"Checkpoint `{s.get('ckpt') or 'builtin'}`; tuning cases `{s['calib']}`; held-out gate and timing cases "
                f"`{s['data']}`; backend `{s['backend']}`; threads {s.get('threads') or 'backend default'}; budget "
                f"{s['minutes']:g} min ({result.seconds / 60:.1f} min used); low-rank recovery {s['recovery_minutes']:g} "

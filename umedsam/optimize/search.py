@@ -8,7 +8,8 @@ hash of their inputs, so a re-run skips what is done.
 
 The winner is the passing candidate with the least warm per-case time. INT8 candidates on a CPU
 without VNNI or AMX are evaluated and reported but never chosen (OpenVINO INT8 is slower than FP32
-there; docs/TARGETS.md, "CPUs"). The Pareto frontier over (per-case time, DSC delta) is reported
+there; docs/TARGETS.md, "CPUs"), and so are bf16 candidates on a CPU without AMX or AVX-512 BF16
+(they run in f32 there, so they are the fp16 candidate under another name). The Pareto frontier over (per-case time, DSC delta) is reported
 whether or not anything passes.
 """
 
@@ -39,6 +40,15 @@ def int8_pays() -> bool:
     except OSError:
         return False
     return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+def bf16_pays() -> bool:
+    """True on CPUs that compute in bfloat16 (AMX or AVX-512 BF16; Linux: /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
 
 
 @dataclass
@@ -146,16 +156,18 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
         if unknown:
             raise UmedsamError(f"--only {', '.join(unknown)}: not a candidate (known: {', '.join(c.name for c in space)})")
         space = [c for c in space if c.name in job.only]
-    fast_int8 = int8_pays()
+    fast_int8, fast_bf16 = int8_pays(), bf16_pays()
     data_hash = calibration_hash(job.data)  # the held-out cases' bytes, hashed once for every candidate's key
     rows: list[CandidateResult] = []
     prebuilt = build_on_cluster(job, ctx, space, data_hash, log) if job.cluster else {}
     with Predictor(job.ckpt, threads=job.threads) as reference:
         for cand in space:
             row = CandidateResult(cand.name, cand.family, cand.backend, [p.describe() for p in cand.passes],
-                                  int8=cand.int8, eligible=not cand.int8 or fast_int8)
+                                  int8=cand.int8, eligible=(not cand.int8 or fast_int8) and (not cand.bf16 or fast_bf16))
             if cand.int8 and not fast_int8:
                 row.reason = "INT8 on a CPU without VNNI/AMX: reported, not chosen"
+            if cand.bf16 and not fast_bf16:
+                row.reason = "bf16 on a CPU without AMX/AVX-512 BF16 (computes in f32): reported, not chosen"
             rows.append(row)
             cache = job.out / "candidates" / f"{cand.name}.json"
             key = _input_key(job, ctx, cand, data_hash)
@@ -197,6 +209,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
     best = min(winners, key=lambda r: (r.evaluation.case_s, r.evaluation.size_mb), default=None)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in job.__dict__.items()}
     settings["int8_pays_here"] = fast_int8
+    settings["bf16_pays_here"] = fast_bf16
     result = OptimizeResult(rows, best.name if best else None, settings, time.perf_counter() - start)
     if best is not None:
         copy_best(best, rows, job.out / "best")

@@ -51,8 +51,9 @@ class Candidate:
     name: str
     passes: tuple[Pass, ...]
     backend: str
-    family: str                      # fp32 | fp16 | int8 | lowrank | lowrank+int8
+    family: str                      # fp32 | fp16 | bf16 | int8 | lowrank | lowrank+int8
     int8: bool = False               # pays only on CPUs with VNNI/AMX (docs/TARGETS.md, "CPUs")
+    bf16: bool = False               # computes in bf16 only on CPUs with AMX/AVX-512 BF16 (else f32)
     expected_minutes: float = 1.0    # rough cost, so the budget skips what cannot finish
     notes: list[str] = field(default_factory=list)
 
@@ -80,6 +81,8 @@ def candidate_space(backend: str = "openvino", ratios: tuple[float, ...] = DEFAU
     if fmt == "openvino":
         out.append(Candidate("fp16-openvino", (make_pass("export", target="openvino", precision="fp16"),),
                              derived_backend, "fp16"))
+        out.append(Candidate(f"bf16-{derived_backend}", (make_pass("export", target="openvino", precision="bf16"),),
+                             derived_backend, "bf16", bf16=True))
     out.append(Candidate(f"int8w-{derived_backend}", (base, make_pass("quantize", method=method, preset="weights")),
                          derived_backend, "int8", int8=True, expected_minutes=1.5))
     for r in ratios:

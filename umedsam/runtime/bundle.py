@@ -95,6 +95,16 @@ class Bundle:
         return str(self.manifest.get("precision", "fp32"))
 
     @property
+    def inference_precision(self) -> str:
+        """The precision OpenVINO computes in: ``bf16`` for a bf16 bundle, else ``f32``.
+
+        A bf16 bundle stores FP16 weights like an fp16 one; what makes it bf16 is that the CPU computes
+        in bfloat16 (AMX or AVX-512 BF16, about 2x faster than f32 at 2 threads; docs/TARGETS.md, "CPUs").
+        Everything else is pinned to f32 so parity with PyTorch does not depend on the CPU.
+        """
+        return "bf16" if self.precision == "bf16" else "f32"
+
+    @property
     def merged(self) -> bool:
         return "merged" in self.graphs
 

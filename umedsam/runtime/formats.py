@@ -46,7 +46,7 @@ FORMATS: tuple[Format, ...] = (
            export_target="onnx", export_precisions=("fp32",), quantize_methods=("ort", "inc")),
     Format("openvino", (".xml",), f"{_BACKENDS}.openvino_backend:OpenVINOBackend",
            "pip install openvino", "cpu", ("ov",),
-           export_target="openvino", export_precisions=("fp32", "fp16"), quantize_methods=("nncf",)),
+           export_target="openvino", export_precisions=("fp32", "fp16", "bf16"), quantize_methods=("nncf",)),
     # the C++ runtime over OpenVINO's C API; no suffix selects it: --backend native on a bundle folder
     Format("native", (), f"{_BACKENDS}.native_backend:NativeBackend",
            "umedsam native build (cmake, g++, Debian's libzip-dev nlohmann-json3-dev libssl-dev)", "cpu", ("c",)),

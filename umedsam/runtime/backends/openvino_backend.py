@@ -10,7 +10,9 @@ recording happen under an exclusive lock on the cache folder (``cache_lock``, sh
 runtime): two processes starting at once on one cache both succeed, the second importing the blob
 the first compiled (tests/runtime/test_compile_cache.py). Inference
 precision is pinned to f32 (``INFERENCE_PRECISION_HINT``) so parity with PyTorch does not depend on
-the CPU (OpenVINO picks bf16 on AMX CPUs by default); ``precision_hint`` changes it deliberately.
+the CPU (OpenVINO picks bf16 on AMX CPUs by default), except for a ``bf16`` bundle, which asks for
+bf16 (``Bundle.inference_precision``) where the CPU has it and falls back to f32 where it does not
+(``info()["inference_precision"]`` says which ran); ``precision_hint`` overrides both.
 
 OpenVINO may write into input tensors it was handed; inputs are therefore copied into the request
 (``share_inputs=False``) and outputs copied out, because the predictor reuses cached embeddings.
@@ -47,7 +49,7 @@ class OpenVINOBackend(GraphBackend):
     name = "openvino"
 
     def __init__(self, path: str, threads: int | None = None, device: str | None = None,
-                 precision_hint: str = "f32", cache_dir: str | Path | None = None,
+                 precision_hint: str | None = None, cache_dir: str | Path | None = None,
                  verify: bool = True) -> None:
         super().__init__(path, threads, verify)
         self.device = device or os.environ.get("UMEDSAM_OV_DEVICE", "CPU")
@@ -61,7 +63,7 @@ class OpenVINOBackend(GraphBackend):
         self.rebuilt_blobs: list[str] = []  # blobs found changed and deleted before compiling (rebuilt)
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if self.device.startswith("CPU"):
-            config["INFERENCE_PRECISION_HINT"] = precision_hint
+            config["INFERENCE_PRECISION_HINT"] = precision_hint or self._cpu_precision(self.bundle.inference_precision)
             if threads:
                 config["INFERENCE_NUM_THREADS"] = int(threads)
         self.config = config
@@ -84,6 +86,16 @@ class OpenVINOBackend(GraphBackend):
         if self.bundle.merged:
             graph = self.bundle.graphs["merged"]
             self._check_merged(graph, [p.get_any_name() for p in self.compiled["merged"].inputs])
+
+    def _cpu_precision(self, wanted: str) -> str:
+        """``wanted`` when the CPU computes in it (OpenVINO's OPTIMIZATION_CAPABILITIES), else f32."""
+        if wanted == "f32":
+            return wanted
+        try:
+            caps = self.core.get_property(self.device, "OPTIMIZATION_CAPABILITIES")
+        except Exception:  # a device without the property: the safe precision
+            return "f32"
+        return wanted if wanted.upper() in caps else "f32"
 
     def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
         try:
