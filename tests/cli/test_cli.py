@@ -122,6 +122,24 @@ def test_predict_console_entry_profile_and_fast_exit(tmp_path, small_2d):
     assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]
 
 
+def test_predict_entry_skips_the_openvino_converter(tmp_path, small_2d, ov_bundle):
+    """The ``umedsam-predict`` process never imports OpenVINO's model converter (0.11 s of start-up)
+    and still runs an OpenVINO bundle: the runtime does not need it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "umedsam.cli.predict", "-i", str(small_2d),
+                        "-o", str(out), "--engine", str(ov_bundle[0]), "--threads", "2"],
+                       capture_output=True, text=True, encoding="utf-8", errors="replace")
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert "openvino._ov_api" in imported
+    # (-X importtime lists the halted import of openvino.tools.ovc itself, at ~0 us; nothing under it runs)
+    assert not [n for n in imported if n.startswith(("openvino.tools.ovc.", "openvino_telemetry"))]
+    assert [p.name for p in out.glob("*.npz")] == [p.name for p in (small_2d / "imgs").glob("*.npz")]
+
+
 def test_library_warnings_are_one_line(capsys):
     import warnings
 

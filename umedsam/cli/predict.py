@@ -155,12 +155,28 @@ def _predict_on_cluster(inputs: Path, outputs: Path, engine: Optional[str], back
         raise typer.Exit(1)
 
 
+def skip_openvino_converter() -> None:
+    """Keep ``import openvino`` from importing its model converter, ``openvino.tools.ovc``.
+
+    ``openvino/__init__.py`` imports ``openvino.tools.ovc`` (and through it telemetry, ``ssl`` and
+    ``urllib``) inside ``try/except ImportError``, only to offer ``openvino.convert_model``. That is
+    0.11 s of the 0.22 s ``import openvino`` costs on a 2-vCPU Xeon, paid by every challenge case,
+    while predicting never converts a model (IR and ONNX graphs are read by ``Core.read_model``). A
+    ``None`` entry in ``sys.modules`` makes that import raise ImportError, which OpenVINO's own
+    ``except`` absorbs (docs/TARGETS.md, "Start-up"). Only the ``umedsam-predict`` process does this,
+    and only when OpenVINO is not imported yet; everything that exports runs in other commands.
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino.tools.ovc", None)  # type: ignore[arg-type]
+
+
 def main() -> None:
     """Console entry point (``umedsam-predict``, ``python -m umedsam.cli.predict``): run the command,
     flush, and end the process with ``os._exit``: every output is already written atomically, and the
     interpreter's teardown (module and engine destructors) is time the challenge counts per case."""
     global _EXIT_FAST
     _EXIT_FAST = True
+    skip_openvino_converter()
     code: int | str | None = 0
     try:
         app()
