@@ -301,25 +301,13 @@ int main(int argc, char** argv) {
         }
         std::fflush(stdout);
         std::fflush(stderr);
-        // a case-less run (every case skipped or unreadable) may end while the decoder is still being
-        // imported, possibly writing its compiled blob: let it finish before the fast exit
-        if (fast_exit) {
-            if (umedsam_ready(session) != UMEDSAM_OK && code == 0) {
-                std::fprintf(stderr, "umedsam-native: %s\n", umedsam_last_error());
-                code = 1;
-            }
-            ::_exit(code);
-        }
+        if (fast_exit) ::_exit(code);
         const double t_close = umedsam_timeline_now();
         umedsam_close(session);
         if (profile) std::fprintf(stderr, "  (--no-fast-exit: closing the session took %.3f s)\n", umedsam_timeline_now() - t_close);
         return code;
     };
     if (compile_only) {
-        if (umedsam_ready(session) != UMEDSAM_OK) {  // compile-only compiles every graph, the decoder too
-            std::fprintf(stderr, "error: %s\n", umedsam_last_error());
-            return finish(1);
-        }
         if (!quiet) std::printf("%s\n", umedsam_session_info(session));
         return finish(0);
     }

@@ -99,11 +99,6 @@ UMEDSAM_API void umedsam_options_default(umedsam_options* options);
 UMEDSAM_API umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* options,
                                         umedsam_session** session);
 UMEDSAM_API void umedsam_close(umedsam_session* session);
-/* umedsam_open returns once the encoder is imported; the decoder's graphs keep importing on a second
-   thread, overlapping the first encoder call, and every decode waits for them. This waits for them
-   too and returns their error, if any: call it before ending the process without umedsam_close
-   (a blob being written to the compile cache must not be cut off) or to fail early. */
-UMEDSAM_API umedsam_status umedsam_ready(umedsam_session* session);
 /* JSON describing the session: bundle, graphs, precision, threads, device, OpenVINO version. */
 UMEDSAM_API const char* umedsam_session_info(const umedsam_session* session);
 /* Newline-separated warnings of the last segment call ("" when none). */

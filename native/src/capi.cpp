@@ -153,15 +153,10 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         s->options.cache_dir = opts.cache_dir ? opts.cache_dir : default_cache_dir();
         if (!s->options.cache_dir.empty() && !make_dirs(s->options.cache_dir)) s->options.cache_dir.clear();
         {
-            // one compile per cache at a time: the lock is held until the engine's decoder import (on
-            // its second thread, overlapping the first encoder call) has finished and the blobs are recorded
-            auto lock = std::make_shared<umedsam::CacheLock>(s->options.cache_dir);
+            umedsam::CacheLock lock(s->options.cache_dir);    // one compile per cache at a time
             umedsam::check_blob_cache(s->options.cache_dir);  // blobs damaged in place are deleted and rebuilt
-            const std::string dir = s->options.cache_dir;
-            s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options, [lock, dir]() mutable {
-                umedsam::record_blobs(dir);
-                lock.reset();
-            });
+            s->engine = std::make_unique<umedsam::Engine>(s->bundle, s->options);
+            umedsam::record_blobs(s->options.cache_dir);
         }
         s->predictor = std::make_unique<umedsam::Predictor>(*s->engine, opts.max_cache_mb);
         nlohmann::json info = {
@@ -182,13 +177,6 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
 }
 
 void umedsam_close(umedsam_session* session) { delete session; }
-
-umedsam_status umedsam_ready(umedsam_session* session) {
-    return guarded([&] {
-        require(session, "umedsam_ready: null session");
-        session->engine->wait_decoder();
-    });
-}
 
 const char* umedsam_session_info(const umedsam_session* session) { return session ? session->info.c_str() : ""; }
 

@@ -156,21 +156,18 @@ BundleInfo read_bundle(const std::string& folder) {
     return b;
 }
 
-Engine::Engine(const BundleInfo& bundle, const EngineOptions& options, std::function<void()> imported)
-    : bundle_(bundle), options_(options) {
+Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_(bundle), options_(options) {
     const double t_core = timeline::now();
     ov_status_e st = ov_core_create(&core_);
     timeline::record("openvino core", t_core, timeline::now());
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, "OpenVINO: cannot create a core (" + ov_error(st) + ")");
     hint_ = wanted_precision();
     try {
-        // The decoder comes in on a second thread while this one imports the encoder (ov::Core is
-        // thread-safe), and the constructor returns as soon as the encoder is ready: the decoder's
-        // import then overlaps the first encoder call instead of delaying it. Most of an import is
-        // the CPU plugin building its graph on one thread, so on 2 cores this hides most of the
-        // decoder's import (docs/TARGETS.md, "Start-up"). decode() waits for it and rethrows its error.
-        std::shared_future<void> encoder_in = encoder_imported_.get_future().share();
-        decoder_loader_ = std::thread([this, encoder_in, imported = std::move(imported)] {
+        // The two imports overlap: most of an import is the CPU plugin building its graph (kernels,
+        // packed weights) on one thread, so the 1-box decoder comes in on a second thread while the
+        // encoder does on this one (ov::Core is thread-safe). Errors of either surface here.
+        std::exception_ptr decoder_error;
+        std::thread decoder([&] {
             try {
                 if (split_decoder()) {  // the split replaces the whole decoder (kept in the bundle for others)
                     compile(decoder_image_, bundle_.decoder_image, false, "decoder_image", 1);
@@ -179,25 +176,19 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options, std::func
                     compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
                 }
             } catch (...) {
-                decoder_error_ = std::current_exception();
-            }
-            encoder_in.wait();  // every blob of this open is written: record them, release the cache lock
-            if (imported) {
-                try {
-                    imported();
-                } catch (...) {  // recording blobs is best effort (the next open checks them again)
-                }
+                decoder_error = std::current_exception();
             }
         });
         try {
             compile(encoder_, bundle_.encoder, false, "encoder");
         } catch (...) {
-            encoder_imported_.set_value();
+            decoder.join();
             throw;
         }
-        encoder_imported_.set_value();
+        decoder.join();
+        if (decoder_error) std::rethrow_exception(decoder_error);
     } catch (...) {
-        release();  // joins the decoder's thread first
+        release();
         throw;
     }
     char* value = nullptr;
@@ -214,15 +205,6 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options, std::func
 
 Engine::~Engine() { release(); }
 
-void Engine::wait_decoder() {
-    if (decoder_loader_.joinable()) {
-        const double t = timeline::now();
-        decoder_loader_.join();
-        if (timeline::now() - t > 1e-3) timeline::record("wait for the decoder import", t, timeline::now());
-    }
-    if (decoder_error_) std::rethrow_exception(decoder_error_);
-}
-
 std::string Engine::wanted_precision() const {
     // as Bundle.inference_precision + OpenVINOBackend._cpu_precision do in Python
     if (bundle_.precision != "bf16" || options_.device.rfind("CPU", 0) != 0) return "f32";
@@ -235,7 +217,6 @@ std::string Engine::wanted_precision() const {
 }
 
 void Engine::release() {
-    if (decoder_loader_.joinable()) decoder_loader_.join();  // it writes into the stages freed below
     for (Stage* s : {&encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
         if (s->request) ov_infer_request_free(s->request);
         if (s->compiled) ov_compiled_model_free(s->compiled);
@@ -311,7 +292,6 @@ void Engine::image_parts(const float* embedding) {
 }
 
 void Engine::decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious) {
-    wait_decoder();
     Stage* stage = &decoder_1box_;
     if (n != 1) {
         if (!decoder_.compiled)

@@ -8,11 +8,7 @@
 #pragma once
 
 #include <cstdint>
-#include <exception>
-#include <functional>
-#include <future>
 #include <string>
-#include <thread>
 #include <vector>
 
 struct ov_core;
@@ -39,9 +35,7 @@ BundleInfo read_bundle(const std::string& folder);
 
 class Engine {
 public:
-    // `imported` runs on the decoder's thread once the encoder and the decoder graphs are both
-    // imported (or failed): the session records the compiled blobs and releases the cache lock there.
-    Engine(const BundleInfo& bundle, const EngineOptions& options, std::function<void()> imported = {});
+    Engine(const BundleInfo& bundle, const EngineOptions& options);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -50,10 +44,6 @@ public:
     void encode(const float* images, int64_t batch, float* embeddings);
     // embedding (1, 256, 64, 64) + boxes (n, 4) -> logits (n, 1, 256, 256), ious (n)
     void decode(const float* embedding, const float* boxes256, int64_t n, float* logits, float* ious);
-
-    // Block until the decoder graphs are imported (they load on a second thread while the encoder
-    // runs); rethrows the import's error. decode() calls it; so does the session's info.
-    void wait_decoder();
 
     int threads() const { return threads_; }
     bool split_decoder() const { return !bundle_.decoder_box.empty(); }
@@ -80,9 +70,6 @@ private:
     int threads_ = 0;
     std::string precision_;
     std::string hint_ = "f32";  // what compile() asks the CPU plugin for (wanted_precision())
-    std::thread decoder_loader_;      // imports the decoder graphs; joined by wait_decoder() / release()
-    std::exception_ptr decoder_error_;
-    std::promise<void> encoder_imported_;  // set by the constructor once the encoder is in (or failed)
 };
 
 }  // namespace umedsam

@@ -77,14 +77,10 @@ def _check_profile(prof: dict, stderr: str) -> None:
     starts = [e["start"] for e in prof["timeline"]]
     assert starts == sorted(starts) and starts[0] == 0.0
     assert all(0 <= e["start"] <= e["end"] <= prof["wall_s"] for e in prof["timeline"])
-    # the decoder's import runs on a second thread: it starts inside "open bundle", which ends with the
-    # encoder's import, and overlaps the first encoder call; the first decode waits for it
+    # the decoder's import runs on a second thread, inside "open bundle"
     by_name = {e["stage"]: e for e in prof["timeline"]}
     opened, dec = by_name["open bundle"], by_name["decoder (1 box): compile or import"]
-    enc_import = by_name["encoder: compile or import"]
-    first_decode = min(e["end"] for e in prof["timeline"] if e["stage"].startswith("decode + postprocess, "))
-    assert dec["thread"] == 1 and opened["start"] <= dec["start"] <= opened["end"]
-    assert enc_import["end"] <= opened["end"] and dec["end"] <= first_decode
+    assert dec["thread"] == 1 and opened["start"] <= dec["start"] and dec["end"] <= opened["end"]
     cases = prof["cases"]
     assert cases and all(c["encoder_calls"] == 1 and c["decoder_calls"] >= 1 for c in cases)
     assert abs(prof["encode_s"] - sum(c["encode_s"] for c in cases)) < 1e-5
@@ -102,25 +98,3 @@ def test_cli_profile_compile_only_and_no_fast_exit(native_build, ov_bundle, tmp_
     r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile-json",
                         str(tmp_path / "missing" / "p.json")], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1 and "p.json: cannot write" in r.stderr
-
-
-def test_a_decoder_that_fails_to_import_after_open_fails_every_case(native_build, ov_bundle, small_2d, tmp_path):
-    """The decoder imports in the background after the bundle opens: a graph OpenVINO cannot read
-    (here unverified, --no-verify) fails each case with one line naming it, writes no segs, exits 1;
-    --compile-only waits for it and fails too."""
-    folder, _ = ov_bundle
-    bad = tmp_path / "bundle"
-    shutil.copytree(folder, bad)
-    (bad / "decoder.xml").write_text("<net>not a graph", encoding="utf-8")
-    exe = str(native_build.executable)
-    out = tmp_path / "out"
-    r = subprocess.run([exe, "-i", str(small_2d), "-o", str(out), "--bundle", str(bad), "--threads", "2", "--no-verify",
-                        "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True, encoding="utf-8",
-                       errors="replace")
-    assert r.returncode == 1, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert errors and all("decoder.xml" in e for e in errors), r.stderr
-    assert not list(out.glob("*.npz")) and not list(out.glob(".*"))
-    r = subprocess.run([exe, "--bundle", str(bad), "--compile-only", "--quiet", "--no-verify", "--cache-dir",
-                        str(tmp_path / "cache")], capture_output=True, text=True, encoding="utf-8", errors="replace")
-    assert r.returncode == 1 and "decoder.xml" in r.stderr

@@ -73,17 +73,16 @@ class OpenVINOBackend(GraphBackend):
             if graph.suffix.lower() not in (".xml", ".onnx"):
                 raise EngineError(f"{graph}: OpenVINO runs .xml (IR) or .onnx graphs; use --backend "
                                   f"{self.bundle.format} for this bundle")
-        jobs = []
-        for stage, graph in self.bundle.graphs.items():
-            if stage == "decoder" and self.split_decoder:
-                continue  # decoder_image + decoder_box replace it
-            jobs.append((f"{stage}_1box", graph, True) if stage in ("decoder", "decoder_box") else (stage, graph, False))
         with cache_lock(self.cache_dir):
             if self.cache_dir is not None:
                 self.rebuilt_blobs = check_blob_cache(self.cache_dir)
-            self._compile_all(jobs)
-            if self.cache_dir is not None:
-                record_blobs(self.cache_dir)
+            for stage, graph in self.bundle.graphs.items():
+                if stage == "decoder" and self.split_decoder:
+                    continue  # decoder_image + decoder_box replace it
+                if stage in ("decoder", "decoder_box"):
+                    self._compile(f"{stage}_1box", graph, static_boxes=True)
+                else:
+                    self._compile(stage, graph)
         if self.bundle.merged:
             graph = self.bundle.graphs["merged"]
             self._check_merged(graph, [p.get_any_name() for p in self.compiled["merged"].inputs])
@@ -98,45 +97,20 @@ class OpenVINOBackend(GraphBackend):
             return "f32"
         return wanted if wanted.upper() in caps else "f32"
 
-    def _compile_all(self, jobs: list[tuple[str, Path, bool]]) -> None:
-        """Compile (or import from the blob cache) every stage, the first on this thread and the others
-        on helper threads at the same time, as the native runtime does: an import is mostly the CPU
-        plugin building its graph on one thread, and OpenVINO releases the GIL and its Core is
-        thread-safe, so two imports on 2 cores take about the time of the longer one."""
-        if len(jobs) < 2:
-            for key, graph, static in jobs:
-                self._compile(key, graph, static)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(jobs) - 1) as pool:
-            helpers = [pool.submit(self._compile, key, graph, static, n)
-                       for n, (key, graph, static) in enumerate(jobs[1:], start=1)]
-            first_error: BaseException | None = None
-            try:
-                self._compile(*jobs[0])
-            except BaseException as exc:  # still wait for the helpers, then raise the first error
-                first_error = exc
-            for f in helpers:
-                try:
-                    f.result()
-                except BaseException as exc:
-                    first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
-
-    def _compile(self, key: str, graph: Path, static_boxes: bool = False, thread: int = 0) -> None:
+    def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
         try:
-            with timeline.span(f"{key}: read graph", thread):
+            with timeline.span(f"{key}: read graph"):
                 model = self.core.read_model(str(graph))
                 if static_boxes:
                     model.reshape({DECODER_INPUTS[1]: [1, 4]})
-            with timeline.span(f"{key}: compile or import", thread):
+            with timeline.span(f"{key}: compile or import"):
                 self.compiled[key] = self.core.compile_model(model, self.device, self.config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
             raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
                               f"({str(exc).strip().splitlines()[0]})") from None
         self.requests[key] = self.compiled[key].create_infer_request()
+        if self.cache_dir is not None:
+            record_blobs(self.cache_dir)
 
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if stage in ("decoder", "decoder_box"):
@@ -145,8 +119,6 @@ class OpenVINOBackend(GraphBackend):
             elif stage not in self.requests:
                 with cache_lock(self.cache_dir):
                     self._compile(stage, self.bundle.graphs[stage])
-                    if self.cache_dir is not None:
-                        record_blobs(self.cache_dir)
         request = self.requests[stage]
         try:
             result = request.infer(feeds, share_inputs=False, share_outputs=False)
