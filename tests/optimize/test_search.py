@@ -46,7 +46,7 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 @pytest.mark.slow
-def test_optimize_tiny_budget_end_to_end(small_2d, calib_dir, tmp_path):
+def test_optimize_tiny_budget_end_to_end(small_2d, calib_dir, tmp_path, monkeypatch):
     out = tmp_path / "opt"
     job = OptimizeJob(None, calib_dir, small_2d, out, backend="openvino", minutes=30, recovery_minutes=0,
                       ratios=(0.7,), static_int8=False, threads=2, rounds=1, only=ONLY)
@@ -80,6 +80,13 @@ def test_optimize_tiny_budget_end_to_end(small_2d, calib_dir, tmp_path):
     # a re-run with the same inputs reuses every result; a budget too small skips instead of running
     again = run_optimize(job, log=lambda m: None)
     assert all(r.reused for r in again.candidates) and again.best == result.best
+    # on a CPU where INT8 does not pay, the INT8 candidate is reported (its cached result) but never chosen
+    monkeypatch.setattr("umedsam.optimize.search.int8_pays", lambda: False)
+    no_int8 = run_optimize(job, log=lambda m: None)
+    row = {r.name: r for r in no_int8.candidates}["int8w-openvino"]
+    assert row.status == "evaluated" and not row.eligible and "VNNI" in row.reason
+    assert no_int8.best != "int8w-openvino"
+    monkeypatch.undo()
     tiny = run_optimize(OptimizeJob(None, calib_dir, small_2d, tmp_path / "tiny", minutes=0.01, ratios=(0.7,),
                                     recovery_minutes=0, static_int8=False, threads=2, only=ONLY), log=lambda m: None)
     assert all(r.status == "skipped" and "budget" in r.reason for r in tiny.candidates) and tiny.best is None

@@ -270,10 +270,14 @@ def _report(row: CandidateResult, on_candidate: Callable[[CandidateResult, int, 
 
 
 def _restore(row: CandidateResult, data: dict[str, Any]) -> None:
+    """A cached result into ``row``. Eligibility and its reason stay this run's: they depend on the CPU
+    running the search, not on the one that evaluated the candidate (an OUT folder may be shared)."""
     ev = Evaluation(**data.pop("evaluation"))
+    keep = {"eligible": row.eligible, "reason": row.reason}
     for k, v in data.items():
         setattr(row, k, v)
     row.evaluation = ev
+    row.eligible, row.reason = keep["eligible"], keep["reason"]  # a reused row is "evaluated": no other reason
 
 
 def _speedups(rows: list[CandidateResult]) -> None:
