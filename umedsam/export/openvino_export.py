@@ -21,11 +21,12 @@ from umedsam.errors import UmedsamError
 def convert_stage(onnx_path: Path, xml_path: Path, precision: str = "fp32") -> dict[str, Any]:
     """Convert one ONNX stage to IR (``.xml`` + ``.bin``)."""
     start = time.perf_counter()
+    f16 = precision in ("fp16", "bf16")
     try:
         model = ov.convert_model(str(onnx_path))
-        ov.save_model(model, str(xml_path), compress_to_fp16=(precision in ("fp16", "bf16")))
+        ov.save_model(model, str(xml_path), compress_to_fp16=f16)
     except Exception as exc:  # OpenVINO raises RuntimeError/OpConversionFailure with long messages
         raise UmedsamError(f"{onnx_path}: OpenVINO conversion failed: {str(exc).strip().splitlines()[0]}") from None
     return {"seconds": round(time.perf_counter() - start, 2),
             "bytes": xml_path.stat().st_size + xml_path.with_suffix(".bin").stat().st_size,
-            "weights": "f16" if precision in ("fp16", "bf16") else "f32"}
+            "weights": "f16" if f16 else "f32"}

@@ -9,8 +9,8 @@ hash of their inputs, so a re-run skips what is done.
 The winner is the passing candidate with the least warm per-case time. INT8 candidates on a CPU
 without VNNI or AMX are evaluated and reported but never chosen (OpenVINO INT8 is slower than FP32
 there; docs/TARGETS.md, "CPUs"), and so are bf16 candidates on a CPU without AMX or AVX-512 BF16
-(they run in f32 there, so they are the fp16 candidate under another name). The Pareto frontier over (per-case time, DSC delta) is reported
-whether or not anything passes.
+(they run in f32 there, so they are the fp16 candidate under another name). The Pareto frontier
+over (per-case time, DSC delta) is reported whether or not anything passes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from umedsam.bench.environment import cpu_info
 from umedsam.common import commit_dir, staging_dir, write_json
 from umedsam.data.npz import find_gts, require_cases
 from umedsam.errors import UmedsamError
@@ -34,21 +35,18 @@ from umedsam.runtime.predictor import Predictor
 
 
 def int8_pays() -> bool:
-    """True on CPUs with VNNI or AMX INT8 instructions (Linux: /proc/cpuinfo flags)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    """True on CPUs with VNNI or AMX INT8 instructions."""
+    return _cpu_has("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def bf16_pays() -> bool:
-    """True on CPUs that compute in bfloat16 (AMX or AVX-512 BF16; Linux: /proc/cpuinfo flags)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
-    except OSError:
-        return False
-    return any(f in flags for f in ("amx_bf16", "avx512_bf16"))
+    """True on CPUs that compute in bfloat16 (AMX or AVX-512 BF16)."""
+    return _cpu_has("amx_bf16", "avx512_bf16")
+
+
+def _cpu_has(*flags: str) -> bool:
+    """Any of ``flags`` among the CPU's (``cpu_info``: /proc/cpuinfo on Linux, none elsewhere)."""
+    return any(f in cpu_info()["flags"] for f in flags)
 
 
 @dataclass
@@ -273,11 +271,10 @@ def _restore(row: CandidateResult, data: dict[str, Any]) -> None:
     """A cached result into ``row``. Eligibility and its reason stay this run's: they depend on the CPU
     running the search, not on the one that evaluated the candidate (an OUT folder may be shared)."""
     ev = Evaluation(**data.pop("evaluation"))
-    keep = {"eligible": row.eligible, "reason": row.reason}
     for k, v in data.items():
-        setattr(row, k, v)
+        if k not in ("eligible", "reason"):  # a reused row is "evaluated": its only reason is eligibility
+            setattr(row, k, v)
     row.evaluation = ev
-    row.eligible, row.reason = keep["eligible"], keep["reason"]  # a reused row is "evaluated": no other reason
 
 
 def _speedups(rows: list[CandidateResult]) -> None:
