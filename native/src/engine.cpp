@@ -170,17 +170,17 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
         std::thread decoder([&] {
             try {
                 if (split_decoder()) {  // the split replaces the whole decoder (kept in the bundle for others)
-                    compile(decoder_image_, bundle_.decoder_image, false, "decoder_image", 1);
-                    compile(decoder_1box_, bundle_.decoder_box, true, "decoder_box (1 box)", 1);
+                    compile(decoder_image_, bundle_.decoder_image, false, false, "decoder_image", 1);
+                    compile(decoder_1box_, bundle_.decoder_box, true, false, "decoder_box (1 box)", 1);
                 } else {
-                    compile(decoder_1box_, bundle_.decoder, true, "decoder (1 box)", 1);
+                    compile(decoder_1box_, bundle_.decoder, true, false, "decoder (1 box)", 1);
                 }
             } catch (...) {
                 decoder_error = std::current_exception();
             }
         });
         try {
-            compile(encoder_, bundle_.encoder, false, "encoder");
+            compile(encoder_1_, bundle_.encoder, true, true, "encoder (1 image)");
         } catch (...) {
             decoder.join();
             throw;
@@ -192,12 +192,12 @@ Engine::Engine(const BundleInfo& bundle, const EngineOptions& options) : bundle_
         throw;
     }
     char* value = nullptr;
-    if (ov_compiled_model_get_property(encoder_.compiled, ov_property_key_inference_num_threads, &value) == OK && value) {
+    if (ov_compiled_model_get_property(encoder_1_.compiled, ov_property_key_inference_num_threads, &value) == OK && value) {
         threads_ = std::atoi(value);
         ov_free(value);
     }
     value = nullptr;
-    if (ov_compiled_model_get_property(encoder_.compiled, ov_property_key_hint_inference_precision, &value) == OK && value) {
+    if (ov_compiled_model_get_property(encoder_1_.compiled, ov_property_key_hint_inference_precision, &value) == OK && value) {
         precision_ = value;
         ov_free(value);
     }
@@ -217,7 +217,7 @@ std::string Engine::wanted_precision() const {
 }
 
 void Engine::release() {
-    for (Stage* s : {&encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
+    for (Stage* s : {&encoder_1_, &encoder_, &decoder_1box_, &decoder_, &decoder_image_}) {
         if (s->request) ov_infer_request_free(s->request);
         if (s->compiled) ov_compiled_model_free(s->compiled);
         s->request = nullptr;
@@ -227,23 +227,25 @@ void Engine::release() {
     core_ = nullptr;
 }
 
-void Engine::compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread) {
+void Engine::compile(Stage& stage, const std::string& graph, bool batch_one, bool pin, const std::string& name, int thread) {
     ov_model_t* model = nullptr;
     double t = timeline::now();
     ov_status_e st = ov_core_read_model(core_, graph.c_str(), nullptr, &model);
     timeline::record(name + ": read graph", t, timeline::now(), thread);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": OpenVINO cannot read it (" + ov_error(st) + ")");
-    if (one_box) {
-        const int64_t dims[2] = {1, 4};
+    if (batch_one) {
+        const bool encoder = &stage == &encoder_1_;
+        const int64_t image_dims[4] = {1, 3, IMG_SIZE, IMG_SIZE}, box_dims[2] = {1, 4};
         ov_partial_shape_t shape;
-        st = ov_partial_shape_create_static(2, dims, &shape);
+        st = encoder ? ov_partial_shape_create_static(4, image_dims, &shape) : ov_partial_shape_create_static(2, box_dims, &shape);
         if (st == OK) {
-            st = ov_model_reshape_input_by_name(model, DECODER_BOXES, shape);
+            st = ov_model_reshape_input_by_name(model, encoder ? ENCODER_INPUT : DECODER_BOXES, shape);
             ov_partial_shape_free(&shape);
         }
         if (st != OK) {
             ov_model_free(model);
-            throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot fix the box count to 1 (" + ov_error(st) + ")");
+            throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot fix the " + (encoder ? "image batch" : "box count") +
+                                                " to 1 (" + ov_error(st) + ")");
         }
     }
     const std::string threads = std::to_string(options_.threads);
@@ -251,12 +253,13 @@ void Engine::compile(Stage& stage, const std::string& graph, bool one_box, const
     if (options_.device.rfind("CPU", 0) == 0) {
         kv.insert(kv.end(), {ov_property_key_hint_inference_precision, hint_.c_str()});
         if (options_.threads > 0) kv.insert(kv.end(), {ov_property_key_inference_num_threads, threads.c_str()});
+        if (!pin) kv.insert(kv.end(), {ov_property_key_hint_enable_cpu_pinning, "NO"});
     }
     if (!options_.cache_dir.empty()) kv.insert(kv.end(), {ov_property_key_cache_dir, options_.cache_dir.c_str()});
-    while (kv.size() < 8) kv.push_back(nullptr);  // the variadic call below always passes 8 slots
+    while (kv.size() < 10) kv.push_back(nullptr);  // the variadic call below always passes 10 slots
     t = timeline::now();
     st = ov_core_compile_model(core_, model, options_.device.c_str(), kv.size() - std::count(kv.begin(), kv.end(), nullptr),
-                               &stage.compiled, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7]);
+                               &stage.compiled, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7], kv[8], kv[9]);
     ov_model_free(model);
     timeline::record(name + ": compile or import", t, timeline::now(), thread);
     if (st != OK)
@@ -273,9 +276,14 @@ void Engine::run(Stage& stage, const std::string& what) {
 }
 
 void Engine::encode(const float* images, int64_t batch, float* embeddings) {
-    fill_input(encoder_.request, ENCODER_INPUT, {batch, 3, IMG_SIZE, IMG_SIZE}, images);
-    run(encoder_, "encoder");
-    copy_output(encoder_.request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
+    Stage* stage = &encoder_1_;
+    if (batch != 1) {
+        if (!encoder_.compiled) compile(encoder_, bundle_.encoder, false, true, "encoder (n images)");
+        stage = &encoder_;
+    }
+    fill_input(stage->request, ENCODER_INPUT, {batch, 3, IMG_SIZE, IMG_SIZE}, images);
+    run(*stage, "encoder");
+    copy_output(stage->request, ENCODER_OUTPUT, embeddings, static_cast<size_t>(batch) * EMB_FLOATS);
 }
 
 void Engine::image_parts(const float* embedding) {
@@ -295,7 +303,7 @@ void Engine::decode(const float* embedding, const float* boxes256, int64_t n, fl
     Stage* stage = &decoder_1box_;
     if (n != 1) {
         if (!decoder_.compiled)
-            compile(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false,
+            compile(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false, false,
                     split_decoder() ? "decoder_box (n boxes)" : "decoder (n boxes)");
         stage = &decoder_;
     }

@@ -1,5 +1,11 @@
-// The two graphs of a bundle on OpenVINO's C API: the encoder (dynamic batch) and the decoder,
-// compiled for one box (the common call) and, on the first multi-box call, for a dynamic box count.
+// The two graphs of a bundle on OpenVINO's C API: the encoder, compiled for one image (the only call
+// the predictor makes) and, on the first batched call, for a dynamic batch; and the decoder, compiled
+// for one box (the common call) and, on the first multi-box call, for a dynamic box count. Static
+// shapes let the CPU plugin build its kernels at import instead of on the first call, and run the
+// encoder about 10 % faster (docs/TARGETS.md, "Start-up").
+// The decoder's stages are not pinned to cores (ENABLE_CPU_PINNING=NO): the plugin builds a compiled
+// model's graph on its stream thread, and with pinning both imports' stream threads sit on the same
+// core, so the two imports that open a bundle ran one after the other instead of side by side.
 // Compilation settings equal the Python OpenVINO backend's (LATENCY hint, f32 inference precision --
 // bf16 for a "bf16" bundle on a CPU that has it --, the same thread count, blobs cached in the same
 // folder), so outputs are bit-identical to it.
@@ -55,7 +61,9 @@ private:
         ov_compiled_model* compiled = nullptr;
         ov_infer_request* request = nullptr;
     };
-    void compile(Stage& stage, const std::string& graph, bool one_box, const std::string& name, int thread = 0);
+    // `batch_one`: fix the first input's leading dimension to 1 (encoder: the image batch; decoder:
+    // the box count); `pin`: let OpenVINO pin the stream's threads to cores (its default).
+    void compile(Stage& stage, const std::string& graph, bool batch_one, bool pin, const std::string& name, int thread = 0);
     void run(Stage& stage, const std::string& what);
     void release();
     std::string wanted_precision() const;  // "bf16" for a bf16 bundle on a CPU with BF16, else "f32"
@@ -64,7 +72,7 @@ private:
     BundleInfo bundle_;
     EngineOptions options_;
     ov_core* core_ = nullptr;
-    Stage encoder_, decoder_1box_, decoder_, decoder_image_;  // with the split, decoder_* run decoder_box
+    Stage encoder_1_, encoder_, decoder_1box_, decoder_, decoder_image_;  // with the split, decoder_* run decoder_box
     std::vector<float> parts_of_;              // the embedding whose decoder_image outputs are in parts_
     std::vector<std::vector<float>> parts_;
     int threads_ = 0;

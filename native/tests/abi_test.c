@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
         printf("%s\n", umedsam_session_info(s));
         umedsam_close(s);
         /* the library timed its own steps; a caller's entry joins them */
-        if (strstr(umedsam_timeline_json(), "\"encoder: compile or import\"") == NULL) return 8;
+        if (strstr(umedsam_timeline_json(), "\"encoder (1 image): compile or import\"") == NULL) return 8;
     }
     {
         const double t = umedsam_timeline_now();

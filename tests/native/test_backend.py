@@ -89,6 +89,9 @@ def test_stage_tensors_bit_identical(engines, small_cases):
     x, _ = preprocess_image(case.imgs)
     emb_py, emb_nat = py.backend.encode(x[None]), nat.backend.encode(x[None])
     np.testing.assert_array_equal(emb_py, emb_nat)
+    two = np.stack([x, x[:, ::-1].copy()])  # a batch: both compile the dynamic encoder on first use
+    np.testing.assert_array_equal(py.backend.encode(two), nat.backend.encode(two))
+    np.testing.assert_allclose(nat.backend.encode(two)[:1], emb_nat, atol=1e-4, rtol=0)
     boxes = np.array([[10, 20, 120, 140], [30, 30, 90, 200]], np.float32)
     for n in (1, 2):  # one box (static decoder) and several (dynamic)
         lp, ip = py.backend.decode(emb_py, boxes[:n])

@@ -70,7 +70,7 @@ def _check_profile(prof: dict, stderr: str) -> None:
     """The --profile-json timeline: every step from process start to exit, in order, adding up."""
     stages = [e["stage"] for e in prof["timeline"]]
     for needed in ("process start -> main (loader, libraries, static init)", "open bundle", "openvino core",
-                   "encoder: compile or import", "decoder (1 box): compile or import", "read case", "preprocess",
+                   "encoder (1 image): compile or import", "decoder (1 box): compile or import", "read case", "preprocess",
                    "encode", "write segs", "write efficiency.csv"):
         assert needed in stages, (needed, stages)
     assert any(s.startswith("decode + postprocess, ") for s in stages)
@@ -94,7 +94,7 @@ def test_cli_profile_compile_only_and_no_fast_exit(native_build, ov_bundle, tmp_
     r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile", "--no-fast-exit"],
                        capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 0, r.stderr
-    assert "encoder: compile or import" in r.stderr and "closing the session took" in r.stderr
+    assert "encoder (1 image): compile or import" in r.stderr and "closing the session took" in r.stderr
     r = subprocess.run([exe, "--bundle", str(folder), "--compile-only", "--quiet", "--profile-json",
                         str(tmp_path / "missing" / "p.json")], capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert r.returncode == 1 and "p.json: cannot write" in r.stderr

@@ -21,6 +21,9 @@ def backend(request):
 def test_stages_match_golden(backend, golden):
     emb = backend.encode(golden["a_images"])  # batch of 2: the dynamic batch
     np.testing.assert_allclose(emb, golden["a_embeddings"], atol=1e-4, rtol=0)
+    for i in range(2):  # one image: OpenVINO's static-shape encoder
+        np.testing.assert_allclose(backend.encode(golden["a_images"][i:i + 1]), golden["a_embeddings"][i:i + 1],
+                                   atol=1e-4, rtol=0)
     for i in range(2):
         logits, iou = backend.decode(golden["a_embeddings"][i:i + 1], golden["b_boxes256"][i])
         np.testing.assert_allclose(logits, golden["b_lowres_logits"][i], atol=1e-4, rtol=0)
@@ -69,6 +72,22 @@ def test_backend_override_and_single_files(onnx_bundle, ov_bundle):
     # a graph file inside a bundle resolves to the bundle (the manifest names its partner)
     with load_backend(ov_bundle[0] / "decoder.xml", threads=2) as b:
         assert set(b.bundle.graphs) == {"encoder", "decoder"}
+
+
+def test_openvino_static_stages_and_unpinned_decoder(ov_bundle):
+    """One image / one box run static-shape graphs; the decoder's are not pinned (imports side by side)."""
+    from umedsam.runtime import timeline
+
+    timeline.clear()
+    with load_backend(ov_bundle[0], threads=2) as b:
+        assert set(b.compiled) == {"encoder_1", "decoder_1box"}  # the dynamic graphs only when needed
+        assert b.compiled["encoder_1"].inputs[0].get_partial_shape().is_static
+        assert b.compiled["decoder_1box"].get_property("ENABLE_CPU_PINNING") is False
+        assert b.info()["threads"] == 2
+        b.encode(np.zeros((2, 3, 256, 256), np.float32))
+        assert "encoder" in b.compiled and not b.compiled["encoder"].inputs[0].get_partial_shape().is_static
+    threads = {e["stage"]: e["thread"] for e in timeline.entries()}
+    assert threads["encoder_1: compile or import"] == 0 and threads["decoder_1box: compile or import"] == 1
 
 
 def test_openvino_compile_cache_is_persistent(ov_bundle, tmp_path):

@@ -17,13 +17,20 @@ bf16 (``Bundle.inference_precision``) where the CPU has it and falls back to f32
 OpenVINO may write into input tensors it was handed; inputs are therefore copied into the request
 (``share_inputs=False``) and outputs copied out, because the predictor reuses cached embeddings.
 
-The decoder is compiled with a static single box for the common one-box call (51 vs 56 ms per call
-with dynamic shapes at 2 threads); the dynamic-box decoder is compiled on the first multi-box call.
+Static shapes for the common calls: the encoder is compiled for one image (the predictor's call;
+about 10 % faster than the dynamic-batch graph, and its kernels are built at import instead of in
+the first call) and the decoder for one box (51 vs 56 ms per call with dynamic shapes at 2 threads);
+the dynamic graphs are compiled on the first batched or multi-box call. The decoder's stages are not
+pinned to cores (``ENABLE_CPU_PINNING``): the CPU plugin builds a compiled model's graph on its
+stream thread, and with pinning the encoder's and the decoder's imports, which run side by side on
+two threads (as in the native runtime), queue on one core. docs/TARGETS.md ("Start-up") has the
+measurements.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ import openvino as ov
 from umedsam.errors import EngineError
 from umedsam.runtime import timeline
 from umedsam.runtime.backends.graph_backend import GraphBackend
-from umedsam.runtime.bundle import DECODER_INPUTS
+from umedsam.runtime.bundle import DECODER_INPUTS, ENCODER_INPUT
 from umedsam.runtime.integrity import cache_lock, check_blob_cache, record_blobs
 
 
@@ -41,6 +48,12 @@ def default_cache_dir() -> Path:
     """Where compiled OpenVINO blobs are kept between processes."""
     env = os.environ.get("UMEDSAM_OV_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "umedsam" / "openvino"
+
+
+#: stages compiled with a static first dimension of 1 for the common call, under their own key
+STATIC_KEY = {"encoder": "encoder_1", "decoder": "decoder_1box", "decoder_box": "decoder_box_1box"}
+STATIC_SHAPES = {"encoder_1": {ENCODER_INPUT: [1, 3, 256, 256]},
+                 "decoder_1box": {DECODER_INPUTS[1]: [1, 4]}, "decoder_box_1box": {DECODER_INPUTS[1]: [1, 4]}}
 
 
 class OpenVINOBackend(GraphBackend):
@@ -73,16 +86,14 @@ class OpenVINOBackend(GraphBackend):
             if graph.suffix.lower() not in (".xml", ".onnx"):
                 raise EngineError(f"{graph}: OpenVINO runs .xml (IR) or .onnx graphs; use --backend "
                                   f"{self.bundle.format} for this bundle")
+        stages = [(STATIC_KEY.get(stage, stage), graph) for stage, graph in self.bundle.graphs.items()
+                  if not (stage == "decoder" and self.split_decoder)]  # decoder_image + decoder_box replace it
         with cache_lock(self.cache_dir):
             if self.cache_dir is not None:
                 self.rebuilt_blobs = check_blob_cache(self.cache_dir)
-            for stage, graph in self.bundle.graphs.items():
-                if stage == "decoder" and self.split_decoder:
-                    continue  # decoder_image + decoder_box replace it
-                if stage in ("decoder", "decoder_box"):
-                    self._compile(f"{stage}_1box", graph, static_boxes=True)
-                else:
-                    self._compile(stage, graph)
+            self._compile_side_by_side(stages)
+            if self.cache_dir is not None:
+                record_blobs(self.cache_dir)  # after every compile: no blob is recorded half-written
         if self.bundle.merged:
             graph = self.bundle.graphs["merged"]
             self._check_merged(graph, [p.get_any_name() for p in self.compiled["merged"].inputs])
@@ -97,28 +108,59 @@ class OpenVINOBackend(GraphBackend):
             return "f32"
         return wanted if wanted.upper() in caps else "f32"
 
-    def _compile(self, key: str, graph: Path, static_boxes: bool = False) -> None:
+    def _compile_side_by_side(self, stages: list[tuple[str, Path]]) -> None:
+        """Compile the first stage (the encoder) here and the others on a second thread meanwhile.
+
+        Importing a cached blob is mostly the CPU plugin building its kernels on one core, so the
+        decoder's import overlaps the encoder's (the decoder is unpinned for this, see ``_compile``).
+        """
+        errors: list[BaseException] = []
+
+        def rest() -> None:
+            try:
+                for key, graph in stages[1:]:
+                    self._compile(key, graph, thread=1)
+            except BaseException as exc:  # re-raised on the calling thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=rest, name="umedsam-compile") if len(stages) > 1 else None
+        if worker is not None:
+            worker.start()
         try:
-            with timeline.span(f"{key}: read graph"):
+            self._compile(*stages[0])
+        finally:
+            if worker is not None:
+                worker.join()
+        if errors:
+            raise errors[0]
+
+    def _compile(self, key: str, graph: Path, thread: int = 0) -> None:
+        """Compile ``graph`` as ``key``: a key of ``STATIC_KEY`` fixes its first input to one row."""
+        config = dict(self.config)
+        if key.startswith("decoder") and self.device.startswith("CPU"):
+            config["ENABLE_CPU_PINNING"] = False
+        try:
+            with timeline.span(f"{key}: read graph", thread):
                 model = self.core.read_model(str(graph))
-                if static_boxes:
-                    model.reshape({DECODER_INPUTS[1]: [1, 4]})
-            with timeline.span(f"{key}: compile or import"):
-                self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+                if key in STATIC_SHAPES:
+                    model.reshape(STATIC_SHAPES[key])
+            with timeline.span(f"{key}: compile or import", thread):
+                self.compiled[key] = self.core.compile_model(model, self.device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
             raise EngineError(f"{graph}: OpenVINO cannot compile it on {self.device} "
                               f"({str(exc).strip().splitlines()[0]})") from None
         self.requests[key] = self.compiled[key].create_infer_request()
-        if self.cache_dir is not None:
-            record_blobs(self.cache_dir)
 
     def _run(self, stage: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if stage in ("decoder", "decoder_box"):
-            if len(feeds[DECODER_INPUTS[1]]) == 1:
-                stage = f"{stage}_1box"
+        if stage in STATIC_KEY:
+            row_input = next(iter(STATIC_SHAPES[STATIC_KEY[stage]]))
+            if len(feeds[row_input]) == 1:
+                stage = STATIC_KEY[stage]
             elif stage not in self.requests:
                 with cache_lock(self.cache_dir):
                     self._compile(stage, self.bundle.graphs[stage])
+                    if self.cache_dir is not None:
+                        record_blobs(self.cache_dir)
         request = self.requests[stage]
         try:
             result = request.infer(feeds, share_inputs=False, share_outputs=False)
@@ -128,7 +170,7 @@ class OpenVINOBackend(GraphBackend):
 
     def info(self) -> dict[str, Any]:
         info = super().info()
-        compiled = next(iter(self.compiled.values()))
+        compiled = self.compiled.get(STATIC_KEY["encoder"]) or next(iter(self.compiled.values()))
         cpu = self.device.startswith("CPU")
         hint = compiled.get_property("INFERENCE_PRECISION_HINT") if cpu else None
         info.update(openvino=ov.get_version(), device=self.device,
