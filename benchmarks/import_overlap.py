@@ -12,7 +12,7 @@ its own compile cache, filled by one unmeasured run first. The variants differ i
 
 Per variant: the time to open both stages, each import's end, the first encoder call and the median
 of the next ``--calls`` (one real image: the first case of ``--data`` if given, else a fixed random
-image). Rounds interleave the variants so drift hits them alike; medians over ``--rounds``.
+image), and the median of 9 warm one-box decoder calls on that image's embedding. Rounds interleave the variants so drift hits them alike; medians over ``--rounds``.
 
     python benchmarks/import_overlap.py BUNDLE [--data CASES] [--rounds 7] [--threads 2] [--json F]
 
@@ -54,6 +54,7 @@ def _image(data: str | None):
 
 def one(bundle: Path, variant: str, cache: Path, threads: int, data: str | None, calls: int) -> dict:
     """Open the bundle's encoder and 1-box decoder as ``variant`` says; time the opening and the encoder."""
+    import numpy as np
     import openvino as ov
 
     from umedsam.runtime.bundle import DECODER_INPUTS, ENCODER_INPUT, open_bundle
@@ -90,10 +91,17 @@ def one(bundle: Path, variant: str, cache: Path, threads: int, data: str | None,
     times = []
     for _ in range(calls + 1):
         t = time.monotonic()
-        requests["encoder"].infer({ENCODER_INPUT: image})
+        embedding = requests["encoder"].infer({ENCODER_INPUT: image})[0]
         times.append(time.monotonic() - t)
+    feeds = {DECODER_INPUTS[0]: embedding, DECODER_INPUTS[1]: np.array([[30, 40, 150, 170]], np.float32)}
+    decoder_times = []
+    for _ in range(10):
+        t = time.monotonic()
+        requests["decoder"].infer(feeds)
+        decoder_times.append(time.monotonic() - t)
     return {"open_s": opened, "encoder_import_end_s": ends["encoder"], "decoder_import_end_s": ends["decoder"],
-            "first_encoder_call_s": times[0], "warm_encoder_call_s": statistics.median(times[1:])}
+            "first_encoder_call_s": times[0], "warm_encoder_call_s": statistics.median(times[1:]),
+            "warm_decoder_call_s": statistics.median(decoder_times[1:])}
 
 
 def main() -> None:
@@ -119,7 +127,8 @@ def main() -> None:
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 if round_:
                     results[variant].append(json.loads(out.strip().splitlines()[-1]))
-    keys = ["open_s", "encoder_import_end_s", "decoder_import_end_s", "first_encoder_call_s", "warm_encoder_call_s"]
+    keys = ["open_s", "encoder_import_end_s", "decoder_import_end_s", "first_encoder_call_s", "warm_encoder_call_s",
+            "warm_decoder_call_s"]
     print(f"medians of {args.rounds} fresh processes per variant, {args.threads} threads, seconds\n")
     print("| variant | " + " | ".join(k.removesuffix("_s").replace("_", " ") for k in keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
