@@ -12,7 +12,8 @@ its own compile cache, filled by one unmeasured run first. The variants differ i
 
 Per variant: the time to open both stages, each import's end, the first encoder call and the median
 of the next ``--calls`` (one real image: the first case of ``--data`` if given, else a fixed random
-image), and the median of 9 warm one-box decoder calls on that image's embedding. Rounds interleave the variants so drift hits them alike; medians over ``--rounds``.
+image), and the median of 9 warm one-box decoder calls on that image's embedding. Rounds interleave
+the variants so drift hits them alike; medians over ``--rounds``.
 
     python benchmarks/import_overlap.py BUNDLE [--data CASES] [--rounds 7] [--threads 2] [--json F]
 
@@ -31,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from umedsam.data.geometry import IMG_SIZE
+
 VARIANTS = {  # name -> (side by side, decoder pinned, encoder static)
     "sequential": (False, True, True),
     "pinned": (True, True, True),
@@ -43,7 +46,7 @@ def _image(data: str | None):
     import numpy as np
 
     if not data:
-        return np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
+        return np.random.default_rng(0).random((1, 3, IMG_SIZE, IMG_SIZE), dtype=np.float32)
     from umedsam.data.npz import find_cases, load_case
     from umedsam.runtime.preprocess import preprocess_image
 
@@ -53,10 +56,11 @@ def _image(data: str | None):
 
 
 def one(bundle: Path, variant: str, cache: Path, threads: int, data: str | None, calls: int) -> dict:
-    """Open the bundle's encoder and 1-box decoder as ``variant`` says; time the opening and the encoder."""
+    """Open the bundle's encoder and 1-box decoder as ``variant`` says; time the opening and both stages."""
     import numpy as np
     import openvino as ov
 
+    from umedsam.runtime.backends.openvino_backend import STATIC_SHAPES
     from umedsam.runtime.bundle import DECODER_INPUTS, ENCODER_INPUT, open_bundle
 
     side_by_side, decoder_pinned, encoder_static = VARIANTS[variant]
@@ -76,8 +80,8 @@ def one(bundle: Path, variant: str, cache: Path, threads: int, data: str | None,
         requests[stage] = compiled.create_infer_request()
         ends[stage] = time.monotonic() - t0
 
-    encoder = (lambda: compile_stage("encoder", {ENCODER_INPUT: [1, 3, 256, 256]} if encoder_static else None, True))
-    decoder = (lambda: compile_stage("decoder", {DECODER_INPUTS[1]: [1, 4]}, decoder_pinned))
+    encoder = (lambda: compile_stage("encoder", STATIC_SHAPES["encoder_1"] if encoder_static else None, True))
+    decoder = (lambda: compile_stage("decoder", STATIC_SHAPES["decoder_1box"], decoder_pinned))
     if side_by_side:
         worker = threading.Thread(target=decoder)
         worker.start()
