@@ -7,6 +7,7 @@
 #include <clocale>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -152,6 +153,11 @@ umedsam_status umedsam_open(const char* bundle_dir, const umedsam_options* optio
         s->options.threads = opts.threads;
         s->options.cache_dir = opts.cache_dir ? opts.cache_dir : default_cache_dir();
         if (!s->options.cache_dir.empty() && !make_dirs(s->options.cache_dir)) s->options.cache_dir.clear();
+        s->options.guard_late_compile = [dir = s->options.cache_dir](const std::function<void()>& compile) {
+            umedsam::CacheLock lock(dir);  // as at the open: one compile per cache, its blob recorded at once
+            compile();
+            umedsam::record_blobs(dir);
+        };
         {
             umedsam::CacheLock lock(s->options.cache_dir);    // one compile per cache at a time
             umedsam::check_blob_cache(s->options.cache_dir);  // blobs damaged in place are deleted and rebuilt

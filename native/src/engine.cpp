@@ -270,6 +270,14 @@ void Engine::compile(Stage& stage, const std::string& graph, bool batch_one, boo
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, graph + ": cannot create an infer request (" + ov_error(st) + ")");
 }
 
+void Engine::compile_late(Stage& stage, const std::string& graph, bool pin, const std::string& name) {
+    const auto work = [&] { compile(stage, graph, false, pin, name); };
+    if (options_.guard_late_compile)
+        options_.guard_late_compile(work);
+    else
+        work();
+}
+
 void Engine::run(Stage& stage, const std::string& what) {
     const ov_status_e st = ov_infer_request_infer(stage.request);
     if (st != OK) throw Error(UMEDSAM_ERR_ENGINE, bundle_.root + ": OpenVINO " + what + " failed: " + ov_error(st));
@@ -278,7 +286,7 @@ void Engine::run(Stage& stage, const std::string& what) {
 void Engine::encode(const float* images, int64_t batch, float* embeddings) {
     Stage* stage = &encoder_1_;
     if (batch != 1) {
-        if (!encoder_.compiled) compile(encoder_, bundle_.encoder, false, true, "encoder (n images)");
+        if (!encoder_.compiled) compile_late(encoder_, bundle_.encoder, true, "encoder (n images)");
         stage = &encoder_;
     }
     fill_input(stage->request, ENCODER_INPUT, {batch, 3, IMG_SIZE, IMG_SIZE}, images);
@@ -303,8 +311,8 @@ void Engine::decode(const float* embedding, const float* boxes256, int64_t n, fl
     Stage* stage = &decoder_1box_;
     if (n != 1) {
         if (!decoder_.compiled)
-            compile(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false, false,
-                    split_decoder() ? "decoder_box (n boxes)" : "decoder (n boxes)");
+            compile_late(decoder_, split_decoder() ? bundle_.decoder_box : bundle_.decoder, false,
+                         split_decoder() ? "decoder_box (n boxes)" : "decoder (n boxes)");
         stage = &decoder_;
     }
     if (split_decoder()) {

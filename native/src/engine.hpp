@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct EngineOptions {
     int threads = 0;
     std::string device = "CPU";
     std::string cache_dir;  // "" = no cache
+    // Runs each compile made after the open (the stages compiled on their first call: the batched
+    // encoder, the multi-box decoder). The session passes one that holds the cache lock and records
+    // the new blob at once, as the open does, so a blob is never left unrecorded until a later open
+    // (where a damaged one would be recorded as good). Empty: the compile runs as is.
+    std::function<void(const std::function<void()>&)> guard_late_compile;
 };
 
 // The bundle folder as its manifest.json describes it.
@@ -64,6 +70,7 @@ private:
     // `batch_one`: fix the first input's leading dimension to 1 (encoder: the image batch; decoder:
     // the box count); `pin`: let OpenVINO pin the stream's threads to cores (its default).
     void compile(Stage& stage, const std::string& graph, bool batch_one, bool pin, const std::string& name, int thread = 0);
+    void compile_late(Stage& stage, const std::string& graph, bool pin, const std::string& name);  // via guard_late_compile
     void run(Stage& stage, const std::string& what);
     void release();
     std::string wanted_precision() const;  // "bf16" for a bf16 bundle on a CPU with BF16, else "f32"

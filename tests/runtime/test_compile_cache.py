@@ -75,6 +75,21 @@ def test_damaged_blobs_rebuilt_with_exact_outputs(kind, ov_bundle, golden, tmp_p
         assert check_blob_cache(cache) == []  # rebuilt and recorded again
 
 
+def test_a_stage_compiled_on_first_use_is_recorded_at_once(kind, ov_bundle, golden, tmp_path, monkeypatch):
+    """The multi-box decoder is compiled on the first multi-box call; its blob is in the record as soon
+    as that call returns, not at some later open (where a blob damaged meanwhile would pass as good)."""
+    monkeypatch.setenv("UMEDSAM_VERIFY_CACHE", str(tmp_path / "verified.json"))
+    bundle, _ = ov_bundle
+    cache = tmp_path / "ov"
+    with _open(kind, bundle, cache) as b:
+        emb = b.encode(golden["a_images"][:1])
+        assert len(list(cache.glob("*.blob"))) == 2
+        b.decode(emb, np.repeat(golden["b_boxes256"][0][:1], 2, axis=0))
+        blobs = {p.name for p in cache.glob("*.blob")}
+        assert len(blobs) == 3
+        assert set(json.loads((cache / BLOB_RECORD).read_text(encoding="utf-8"))["blobs"]) == blobs
+
+
 CHILD = r"""
 import sys, numpy as np
 kind, bundle, cache, golden = sys.argv[1:]
