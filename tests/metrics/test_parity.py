@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 
 import numpy as np
 from typer.testing import CliRunner
 
 from umedsam.data.npz import find_cases
 from tests.markdown_tables import assert_tables_render
-from umedsam.metrics.parity import (Tolerances, first_divergence, precision_class, run_parity, tensor_stats,
+from umedsam.metrics.parity import (ReferenceMemo, Tolerances, first_divergence, precision_class, run_parity, tensor_stats,
                                     with_overrides)
 from umedsam.runtime import Predictor
 
@@ -67,16 +69,32 @@ def test_first_divergence_names_the_slice():
     assert first_divergence(ref, ref, 1) is None
 
 
-def test_run_parity_torch_vs_onnxruntime(predictor, onnx_bundle, small_cases):
+def test_run_parity_torch_vs_onnxruntime(predictor, onnx_bundle, small_cases, tmp_path):
     case_2d = [p for p in find_cases(small_cases) if p.name.startswith("2D")]
     reference = Predictor(predictor.backend)  # shares the session's torch backend, wrapped only here
+    memo = ReferenceMemo(reference)
     with Predictor(onnx_bundle[0], threads=2) as cand:
-        report = run_parity(reference, cand, case_2d, small_cases / "gts")
+        report = run_parity(reference, cand, case_2d, small_cases / "gts", memo=memo)
         assert report.passed, report.to_markdown()
         c = report.cases[0]
         assert c.min_agreement >= 0.999 and abs(c.cand_dsc - c.ref_dsc) <= 1e-3
         assert c.tensors["embedding"]["max_abs"] < 1e-3 and c.tensors["logits"]["passed"]
-        strict = run_parity(reference, cand, case_2d, small_cases / "gts", Tolerances(atol=0.0, rtol=0.0))
+        assert memo.hits == 0
+        # the second gate against the same reference reuses its results: masks, tensors, scores and seconds
+        strict = run_parity(reference, cand, case_2d, small_cases / "gts", Tolerances(atol=0.0, rtol=0.0), memo=memo)
+        assert memo.hits == len(case_2d)
+        for a, b in zip(report.cases, strict.cases):
+            assert (a.ref_dsc, a.ref_nsd, a.seconds["reference"], a.agreement) == \
+                (b.ref_dsc, b.ref_nsd, b.seconds["reference"], b.agreement)
+            assert a.tensors["embedding"]["max_abs"] == b.tensors["embedding"]["max_abs"]
+        # a case file rewritten since is segmented again; a memo of another reference is not used
+        copy = tmp_path / case_2d[0].name
+        shutil.copy2(case_2d[0], copy)
+        run_parity(reference, cand, [copy], None, memo=memo)
+        os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns + 1))
+        run_parity(reference, cand, [copy], None, memo=memo)
+        run_parity(Predictor(predictor.backend), cand, [copy], None, memo=memo)
+        assert memo.hits == len(case_2d)
     assert not strict.passed and "FAILED" in strict.to_markdown()
     assert assert_tables_render(strict.to_markdown()) == 1   # 'emb max|Δ|' headers escaped: 15 cells everywhere
     assert any("embedding" in f for f in strict.cases[0].failures)

@@ -15,13 +15,17 @@ within +-0.001, tensors within 1e-3); ``fp16`` looser; ``int8`` and ``lowrank`` 
 and DSC/NSD drops only (their tensors are reported, not gated). In 3D, when a label disagrees, the
 first slice where the two engines' propagated boxes differ is reported, because box propagation can
 amplify one flipped pixel into a different box on every later slice.
+
+A :class:`ReferenceMemo` keeps the reference's outputs per case for every later candidate gated against
+the same reference in one process (``umedsam-optimize`` gates each candidate against the same FP32 model
+on the same held-out cases): the reference segments each case once.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,6 +122,64 @@ class RecordingBackend(Backend):
         self.inner.close()
 
 
+@dataclass
+class _ReferenceOutputs:
+    seg: Any
+    embedding: np.ndarray | None
+    logits: np.ndarray | None
+    iou: np.ndarray | None
+    seconds: float
+
+
+class ReferenceMemo:
+    """The reference engine's result per case, computed once and reused for later candidates.
+
+    Bound to one reference :class:`Predictor`: a reference is deterministic (the strict FP32 gate rests
+    on that), so its masks, recorded tensors and time on a case do not change between candidates.
+    A case is known by its resolved path, size, inode and modification time, so a case file rewritten
+    in between is segmented again. Kept in memory only, for the life of the search that made it.
+    """
+
+    def __init__(self, reference: Predictor) -> None:
+        self.reference = reference
+        self._cases: dict[tuple, _ReferenceOutputs] = {}
+        self.hits = 0
+
+    @staticmethod
+    def _key(path: Path) -> tuple:
+        st = path.stat()
+        return str(path.resolve()), st.st_size, st.st_ino, st.st_mtime_ns
+
+    def get(self, path: Path) -> _ReferenceOutputs | None:
+        found = self._cases.get(self._key(path))
+        self.hits += found is not None
+        return found
+
+    def put(self, path: Path, outputs: _ReferenceOutputs) -> None:
+        self._cases[self._key(path)] = outputs
+
+
+def _segment_reference(reference: Predictor, case: Any, path: Path,
+                       memo: ReferenceMemo | None) -> tuple[Any, float]:
+    """The reference's segmentation of ``case`` and its seconds, from ``memo`` when it holds them."""
+    rec = reference.backend
+    use_memo = memo is not None and memo.reference is reference
+    known = memo.get(path) if use_memo else None
+    if known is not None:
+        if isinstance(rec, RecordingBackend):
+            rec.embedding, rec.logits, rec.iou = known.embedding, known.logits, known.iou
+        return known.seg, known.seconds
+    if isinstance(rec, RecordingBackend):
+        rec.reset()
+    start = time.perf_counter()
+    seg = reference.segment_case(case.kind, case.imgs, case.boxes)
+    seconds = round(time.perf_counter() - start, 4)
+    if use_memo:
+        tensors = (rec.embedding, rec.logits, rec.iou) if isinstance(rec, RecordingBackend) else (None, None, None)
+        memo.put(path, _ReferenceOutputs(seg, *tensors, seconds))
+    return seg, seconds
+
+
 def label_agreement(ref: np.ndarray, cand: np.ndarray, n_labels: int) -> list[float]:
     """Dice between two engines' masks of labels 1..n; both empty counts as agreeing (1.0)."""
     out = []
@@ -168,20 +230,18 @@ def _nanmean(values: list[float]) -> float:
 
 
 def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir: Path | None,
-                 tol: Tolerances) -> CaseParity:
-    """Run both engines on one case and judge it."""
+                 tol: Tolerances, memo: ReferenceMemo | None = None) -> CaseParity:
+    """Run both engines on one case and judge it (the reference from ``memo`` when it has the case)."""
     ref_rec, cand_rec = reference.backend, candidate.backend
     try:
         case = load_case(path)
         result = CaseParity(path.name, case.kind, len(case.boxes))
-        segs = []
-        for name, predictor, rec in (("reference", reference, ref_rec), ("candidate", candidate, cand_rec)):
-            if isinstance(rec, RecordingBackend):
-                rec.reset()
-            start = time.perf_counter()
-            segs.append(predictor.segment_case(case.kind, case.imgs, case.boxes))
-            result.seconds[name] = round(time.perf_counter() - start, 4)
-        ref_seg, cand_seg = segs
+        ref_seg, result.seconds["reference"] = _segment_reference(reference, case, path, memo)
+        if isinstance(cand_rec, RecordingBackend):
+            cand_rec.reset()
+        start = time.perf_counter()
+        cand_seg = candidate.segment_case(case.kind, case.imgs, case.boxes)
+        result.seconds["candidate"] = round(time.perf_counter() - start, 4)
         result.agreement = label_agreement(ref_seg.labels, cand_seg.labels, len(case.boxes))
         result.pixels_differ = int(np.count_nonzero(ref_seg.labels != cand_seg.labels))
         for k, a in enumerate(result.agreement, start=1):
@@ -217,8 +277,12 @@ def compare_case(reference: Predictor, candidate: Predictor, path: Path, gts_dir
 
 def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gts_dir: Path | None = None,
                tolerances: Tolerances | None = None,
-               on_case: Callable[[CaseParity], None] | None = None) -> ParityReport:
-    """Judge a candidate against a reference on ``cases``; tolerances default by the candidate's precision."""
+               on_case: Callable[[CaseParity], None] | None = None,
+               memo: ReferenceMemo | None = None) -> ParityReport:
+    """Judge a candidate against a reference on ``cases``; tolerances default by the candidate's precision.
+
+    ``memo`` (bound to this ``reference``) reuses the reference's result on cases it has seen.
+    """
     for p in (reference, candidate):
         if not isinstance(p.backend, RecordingBackend):
             p.backend = RecordingBackend(p.backend)
@@ -227,7 +291,7 @@ def run_parity(reference: Predictor, candidate: Predictor, cases: list[Path], gt
     tol = tolerances or Tolerances.for_precision(precision)
     results = []
     for path in cases:
-        result = compare_case(reference, candidate, Path(path), gts_dir, tol)
+        result = compare_case(reference, candidate, Path(path), gts_dir, tol, memo)
         results.append(result)
         if on_case is not None:
             on_case(result)

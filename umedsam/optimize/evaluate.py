@@ -22,7 +22,7 @@ from typing import Any
 from umedsam.bench import coldstart
 from umedsam.data.npz import load_case
 from umedsam.errors import UmedsamError
-from umedsam.metrics.parity import run_parity
+from umedsam.metrics.parity import ReferenceMemo, run_parity
 from umedsam.runtime.predictor import Predictor
 
 
@@ -71,13 +71,16 @@ def _warm_times(predictor: Predictor, cases: list, rounds: int) -> dict[str, flo
 
 def evaluate_candidate(engine: Path | None, backend: str | None, reference: Predictor, cases: list[Path],
                        gts_dir: Path | None, threads: int | None = None, rounds: int = 2,
-                       cold_start: bool = True) -> Evaluation:
-    """Gate and time one engine (None = the checkpoint itself on PyTorch)."""
+                       cold_start: bool = True, memo: ReferenceMemo | None = None) -> Evaluation:
+    """Gate and time one engine (None = the checkpoint itself on PyTorch).
+
+    ``memo``: the reference's results of earlier candidates on these cases, reused (computed once per search).
+    """
     ev = Evaluation()
     try:
         cand = Predictor(engine, backend=backend, threads=threads)
         with cand:
-            report = run_parity(reference, cand, cases, gts_dir)
+            report = run_parity(reference, cand, cases, gts_dir, memo=memo)
             cand.backend = cand.backend.inner  # the same opened engine, timed without the parity recorder
             times = _warm_times(cand, [load_case(p) for p in cases], rounds)
         o = report.overall

@@ -27,6 +27,7 @@ from umedsam.bench.environment import cpu_info
 from umedsam.common import commit_dir, staging_dir, write_json
 from umedsam.data.npz import find_gts, require_cases
 from umedsam.errors import UmedsamError
+from umedsam.metrics.parity import ReferenceMemo
 from umedsam.optimize.evaluate import Evaluation, evaluate_candidate
 from umedsam.optimize.passes import PassContext, build_candidate
 from umedsam.optimize.space import Candidate, candidate_space
@@ -159,6 +160,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
     rows: list[CandidateResult] = []
     prebuilt = build_on_cluster(job, ctx, space, data_hash, log) if job.cluster else {}
     with Predictor(job.ckpt, threads=job.threads) as reference:
+        memo = ReferenceMemo(reference)  # the FP32 model segments each held-out case once, not once per candidate
         for cand in space:
             row = CandidateResult(cand.name, cand.family, cand.backend, [p.describe() for p in cand.passes],
                                   int8=cand.int8, eligible=(not cand.int8 or fast_int8) and (not cand.bf16 or fast_bf16))
@@ -192,7 +194,7 @@ def run_optimize(job: OptimizeJob, log: Callable[[str], None] = print,
                 row.engine = str(engine)
                 log(f"{cand.name}: gate and timing on {len(cases)} held-out cases")
                 row.evaluation = evaluate_candidate(engine, cand.backend, reference, cases, gts, job.threads,
-                                                    job.rounds, job.cold_start)
+                                                    job.rounds, job.cold_start, memo)
                 row.status = "evaluated" if row.evaluation.error is None else "error"
                 if row.evaluation.error:
                     row.reason = row.evaluation.error
