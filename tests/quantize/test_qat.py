@@ -15,7 +15,7 @@ from umedsam.quantize.qat_pipeline import QatJob, run_qat
 @pytest.mark.slow
 def test_qat_tiny_budget_resume_and_gate(small_2d, tmp_path):
     opts = QatOptions(minutes=0.05, corpus_size=6, val_items=2, ptq_samples=2, threads=2, eval_minutes=10,
-                      checkpoint_minutes=10)
+                      checkpoint_minutes=10, latency_iters=1)
     logs: list[str] = []
     report = run_qat(QatJob(None, small_2d, tmp_path / "qat", tmp_path / "work", opts), log=logs.append)
     assert report.state.step >= 1 and (tmp_path / "work" / "qat_state.pt").is_file()
@@ -31,10 +31,12 @@ def test_qat_tiny_budget_resume_and_gate(small_2d, tmp_path):
     assert lat["int8"]["encoder"] > 0 and lat["fp32"]["encoder"] > 0
     assert (tmp_path / "qat" / "qat_report.md").read_text(encoding="utf-8").startswith("# QAT INT8 encoder")
     # resume: a longer budget continues from the checkpoint (steps carry on, the PTQ start is not redone)
-    more = QatOptions(**{**opts.__dict__, "minutes": report.state.elapsed / 60 + 0.2, "resume": True})
+    more = QatOptions(**{**opts.__dict__, "minutes": report.state.elapsed / 60 + 0.2, "resume": True,
+                         "latency_iters": 0})
     again = run_qat(QatJob(None, small_2d, tmp_path / "qat2", tmp_path / "work", more, gate=False), log=logs.append)
     assert any("resumed at step" in m for m in logs) and again.state.step > report.state.step
     assert again.state.curve[0] == report.state.curve[0]
+    assert "latency_ms" not in json.loads((tmp_path / "qat2" / "manifest.json").read_text(encoding="utf-8"))["quantization"]
     from umedsam.runtime.predictor import Predictor
     from umedsam.data.npz import find_cases, load_case
 

@@ -34,6 +34,7 @@ def qat(
     resume: bool = typer.Option(False, "--resume", help="Continue from WORK/qat_state.pt."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads (default: all cores)."),
     seed: int = typer.Option(0, "--seed", help="Corpus and training seed."),
+    latency_iters: int = typer.Option(5, "--latency-iters", min=0, help="FP32/INT8 encoder and decoder latency rounds in the report (0: not measured)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """Train, export, gate; prints the report and exits 1 when the gate fails."""
@@ -44,7 +45,7 @@ def qat(
     try:
         opts = QatOptions(minutes=minutes, corpus_size=corpus_size, lr=lr, mask_weight=mask_weight,
                           checkpoint_minutes=checkpoint_minutes, eval_minutes=eval_minutes, device=device,
-                          resume=resume, threads=threads, seed=seed)
+                          resume=resume, threads=threads, seed=seed, latency_iters=latency_iters)
         report = run_qat(QatJob(ckpt, data, out, work, opts, force), log=lambda s: typer.echo(f"· {s}", err=True))
     except (UmedsamError, ValueError) as exc:
         raise fail(str(exc))

@@ -183,7 +183,8 @@ def run_pass(p: Pass, engine: Path | None, folder: Path, ctx: PassContext) -> tu
         if ctx.held_out is None:
             raise UmedsamError(f"{p.describe()}: needs the held-out cases to keep them out of its corpus")
         out = folder / "bundle"
-        opts = QatOptions(minutes=float(s["minutes"]), corpus_size=int(s["corpus"]), threads=ctx.threads, resume=True)
+        opts = QatOptions(minutes=float(s["minutes"]), corpus_size=int(s["corpus"]), threads=ctx.threads, resume=True,
+                          latency_iters=0)  # the evaluator times every candidate
         report = run_qat(QatJob(engine if engine is not None else ctx.ckpt, ctx.held_out, out, folder / "work", opts,
                                 force=True, corpus_cache=ctx.work / "corpus", gate=False),
                          log=lambda m: ctx.log(f"  {m}"))

@@ -56,6 +56,8 @@ class QatOptions:
     threads: int | None = None
     device: str = "auto"               # auto: CUDA when present, else CPU
     resume: bool = False
+    latency_iters: int = 5             # FP32/INT8 latency rounds for the report; 0: not measured
+                                       # (umedsam-optimize times every candidate with its own evaluator)
 
 
 @dataclass

@@ -99,7 +99,8 @@ def run_qat(job: QatJob, log: Callable[[str], None] = print) -> QatReport:
                         "float_blocks": ["LayerNorm, GELU, Softmax and the attention products (NNCF transformer "
                                          "model type)"]}
         write_candidate(tmp, "openvino", src.manifest, stages, quantization)
-        qopts = QuantizeOptions(method="nncf", preset="encoder", data=job.data, threads=opts.threads)
+        qopts = QuantizeOptions(method="nncf", preset="encoder", data=job.data, threads=opts.threads,
+                                latency_iters=opts.latency_iters)
         manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
         passed = False
         if job.gate:
@@ -107,7 +108,8 @@ def run_qat(job: QatJob, log: Callable[[str], None] = print) -> QatReport:
             passed = report.passed
             manifest["parity"] = parity_summary(report)
             manifest["status"] = "passed" if report.passed else "failed"
-        quantization["latency_ms"] = latency_ms(fp32, tmp, qopts)
+        if opts.latency_iters > 0:
+            quantization["latency_ms"] = latency_ms(fp32, tmp, qopts)
         manifest["quantization"] = quantization
         write_manifest(tmp, manifest)
         commit_dir(tmp, job.out)
