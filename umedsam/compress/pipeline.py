@@ -80,31 +80,6 @@ def encoder_latency(models: dict[str, Any], iters: int = 5, warmup: int = 1) -> 
     return out
 
 
-class MemoPredictor:
-    """Builds a Predictor whose ``segment_case`` remembers its results: the original model is
-    evaluated once, not once per comparison (before and after recovery)."""
-
-    @staticmethod
-    def wrap(backend):
-        import hashlib
-
-        from umedsam.runtime.predictor import Predictor
-
-        class _Memo(Predictor):
-            def __init__(self) -> None:
-                super().__init__(backend)
-                self._memo: dict[str, Any] = {}
-
-            def segment_case(self, kind, imgs, boxes, *args, **kwargs):
-                key = hashlib.sha1(kind.encode() + np.ascontiguousarray(imgs).tobytes()
-                                   + np.ascontiguousarray(boxes).tobytes()).hexdigest()
-                if key not in self._memo:
-                    self._memo[key] = super().segment_case(kind, imgs, boxes, *args, **kwargs)
-                return self._memo[key]
-
-        return _Memo()
-
-
 def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> CompressReport:
     """Factorize ``job.ckpt``, optionally recover and evaluate, and write ``job.out`` + its sidecar."""
     import torch
@@ -144,8 +119,12 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
     if job.data is not None:
         from umedsam.model.torch_backend import TorchBackend
 
-        reference = MemoPredictor.wrap(TorchBackend.from_model(original, job.threads, "original"))
-        report.accuracy["before"] = evaluate_models(reference, model, job.data, job.threads, log)
+        from umedsam.metrics.parity import ReferenceMemo
+        from umedsam.runtime.predictor import Predictor
+
+        reference = Predictor(TorchBackend.from_model(original, job.threads, "original"))
+        memo = ReferenceMemo(reference)  # the original is evaluated once, not before and after recovery
+        report.accuracy["before"] = evaluate_models(reference, model, job.data, job.threads, log, memo)
         log(_acc_line("before recovery", report.accuracy["before"]))
     if job.finetune_data is not None and job.recovery.steps > 0 and (job.recovery.minutes or 0) > 0:
         from dataclasses import replace
@@ -169,7 +148,7 @@ def run_compress(job: CompressJob, log: Callable[[str], None] = print) -> Compre
         report.recovery = train(model, samples, replace(job.recovery, minutes=minutes * (1 - job.local_share)),
                                 teacher=original, factorized=names, progress=lambda m: log(f"recovery {m}"))
         if job.data is not None:
-            report.accuracy["after"] = evaluate_models(reference, model, job.data, job.threads, log)
+            report.accuracy["after"] = evaluate_models(reference, model, job.data, job.threads, log, memo)
             log(_acc_line("after recovery", report.accuracy["after"]))
     summary = {**s, "source_sha256": source["sha256"], "source_checkpoint": source["checkpoint"],
                "recovered": report.recovery is not None,

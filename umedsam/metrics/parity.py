@@ -18,7 +18,8 @@ amplify one flipped pixel into a different box on every later slice.
 
 A :class:`ReferenceMemo` keeps the reference's outputs per case for every later candidate gated against
 the same reference in one process (``umedsam-optimize`` gates each candidate against the same FP32 model
-on the same held-out cases): the reference segments each case once.
+on the same held-out cases; ``umedsam-compress`` gates before and after recovery): the reference
+segments each case once.
 """
 
 from __future__ import annotations

@@ -13,18 +13,19 @@ from typing import Any, Callable
 from umedsam.common import markdown_table
 from umedsam.data.npz import find_cases, find_gts
 from umedsam.errors import UmedsamError
-from umedsam.metrics.parity import run_parity
+from umedsam.metrics.parity import ReferenceMemo, run_parity
 from umedsam.model.torch_backend import TorchBackend
 from umedsam.runtime.predictor import Predictor
 
 
 def evaluate_models(reference, candidate, data: Path, threads: int | None,
-                    log: Callable[[str], None]) -> dict[str, Any]:
+                    log: Callable[[str], None], memo: ReferenceMemo | None = None) -> dict[str, Any]:
     """The parity gate (low-rank class) of ``candidate`` vs ``reference`` on ``data``: DSC/NSD and agreement.
 
     Both are torch models (fine-tuned or compressed against the original).
 
-    ``reference`` is a model or a Predictor (pass the same :class:`MemoPredictor` to reuse its results).
+    ``reference`` is a model or a Predictor; ``memo`` (a :class:`ReferenceMemo` of that Predictor) reuses
+    its results across calls.
     """
     cases = find_cases(data)
     gts = find_gts(data)
@@ -35,7 +36,7 @@ def evaluate_models(reference, candidate, data: Path, threads: int | None,
     with Predictor(TorchBackend.from_model(candidate, threads, "compressed")) as cand:
         report = run_parity(ref, cand, cases, gts,
                             on_case=lambda c: log(f"eval {c.case}: DSC {c.ref_dsc:.4f} -> {c.cand_dsc:.4f}, "
-                                                  f"agreement {c.min_agreement:.3f}"))
+                                                  f"agreement {c.min_agreement:.3f}"), memo=memo)
     o = report.overall
     return {"cases": len(cases), "data": str(data), "passed": report.passed, "failures": report.failures,
             **{k: o[k] for k in ("ref_dsc", "cand_dsc", "dsc_delta", "ref_nsd", "cand_nsd", "nsd_delta",
